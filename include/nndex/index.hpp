@@ -1,0 +1,54 @@
+// nndex::Index: exact top-k similarity search over an in-memory float32 matrix.
+//
+// Thread safety: a constructed Index is immutable; search() and search_batch() may be called from any
+// number of threads at once. Work is shared out over one process-wide pool, so concurrent callers do
+// not multiply the number of busy threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "nndex/errors.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex {
+
+class Index {
+ public:
+  // Builds from a row-major float32 matrix of rows x dims.
+  Index(std::span<const float> data, std::size_t rows, std::size_t dims, IndexOptions options = {});
+  Index(const float* data, std::size_t rows, std::size_t dims, IndexOptions options = {});
+  // Builds from any strided float32/float64 view; `should_stop` can abandon a long build.
+  explicit Index(const MatrixView& data, IndexOptions options = {}, const StopCheck& should_stop = {});
+
+  Index(Index&&) noexcept;
+  Index& operator=(Index&&) noexcept;
+  ~Index();
+
+  // Top min(k, rows) neighbours of one query, most similar first; ties go to the lower row index.
+  std::vector<Neighbor> search(std::span<const float> query, std::size_t k,
+                               const SearchParams& params = {}) const;
+  // Same for n queries stored row-major (n x dims).
+  BatchResult search_batch(std::span<const float> queries, std::size_t n, std::size_t k,
+                           const SearchParams& params = {}) const;
+  // Writes n x min(k, rows) results into caller-owned arrays (no allocation beyond scratch).
+  void search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
+                   const SearchParams& params = {}) const;
+
+  std::size_t rows() const noexcept;
+  std::size_t dims() const noexcept;
+  bool normalized() const noexcept;
+  std::size_t threads() const noexcept;  // resolved: never 0
+  std::string_view isa() const noexcept;  // kernel level in use: "avx512", "avx2", "neon" or "scalar"
+  std::size_t memory_bytes() const noexcept;  // bytes held by the index's own storage
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nndex

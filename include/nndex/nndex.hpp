@@ -1,0 +1,7 @@
+// Umbrella header for the nndex C++ API.
+#pragma once
+
+#include "nndex/errors.hpp"
+#include "nndex/index.hpp"
+#include "nndex/types.hpp"
+#include "nndex/version.hpp"

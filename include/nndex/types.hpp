@@ -1,0 +1,61 @@
+// Plain value types shared by the public API.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace nndex {
+
+enum class ScalarType { f32, f64 };
+
+// A read-only 2-D view of the caller's data: any element strides (row-major, column-major, sliced),
+// float32 or float64. The index converts while packing, so no intermediate copy is made.
+struct MatrixView {
+  const void* data = nullptr;
+  ScalarType type = ScalarType::f32;
+  std::size_t rows = 0;
+  std::size_t cols = 0;
+  std::ptrdiff_t row_stride = 0;  // in elements
+  std::ptrdiff_t col_stride = 1;  // in elements
+
+  static MatrixView row_major(const float* data, std::size_t rows, std::size_t cols) {
+    return {data, ScalarType::f32, rows, cols, static_cast<std::ptrdiff_t>(cols), 1};
+  }
+  static MatrixView row_major(const double* data, std::size_t rows, std::size_t cols) {
+    return {data, ScalarType::f64, rows, cols, static_cast<std::ptrdiff_t>(cols), 1};
+  }
+};
+
+// Polled by the calling thread every few milliseconds during long work; returning true abandons
+// the call with nndex::Interrupted.
+using StopCheck = std::function<bool()>;
+
+struct IndexOptions {
+  // false: rows are L2-normalised into the index (cosine similarity);
+  // true: rows are trusted as given and scores are raw dot products.
+  bool normalized = false;
+  // Upper bound on threads used by one call; 0 means every hardware thread.
+  std::size_t threads = 0;
+};
+
+// Per-call settings, so one index can serve many threads with different needs.
+struct SearchParams {
+  StopCheck should_stop;
+};
+
+struct Neighbor {
+  std::int64_t index;
+  float similarity;
+};
+
+// n x k results in two flat row-major arrays, each row most similar first.
+struct BatchResult {
+  std::size_t queries = 0;
+  std::size_t k = 0;
+  std::vector<std::int64_t> indices;
+  std::vector<float> similarities;
+};
+
+}  // namespace nndex

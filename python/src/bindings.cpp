@@ -1,0 +1,110 @@
+// nndex._nndex: the thin nanobind layer. Arrays are viewed (never copied) while the GIL is held, the
+// work runs with the GIL released, and results come back as numpy arrays owning their buffers.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/string_view.h>
+
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "nndex/nndex.hpp"
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+using AnyMatrix = nb::ndarray<nb::ro, nb::ndim<2>, nb::device::cpu>;
+using Query = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+nndex::MatrixView view_of(const AnyMatrix& a) {
+  nndex::MatrixView v;
+  if (a.dtype() == nb::dtype<float>()) v.type = nndex::ScalarType::f32;
+  else if (a.dtype() == nb::dtype<double>()) v.type = nndex::ScalarType::f64;
+  else throw nndex::InvalidArgument("expected a float32 or float64 array");
+  v.data = a.data();
+  v.rows = a.shape(0);
+  v.cols = a.shape(1);
+  v.row_stride = a.stride(0);
+  v.col_stride = a.stride(1);
+  return v;
+}
+
+// Ctrl-C while the GIL is released: the calling thread re-takes the GIL every few ms of work to let
+// Python run its signal handlers; a raised KeyboardInterrupt stays set and is re-raised on return.
+bool python_interrupt_pending() {
+  nb::gil_scoped_acquire gil;
+  return PyErr_CheckSignals() != 0;
+}
+
+template <class T>
+nb::ndarray<nb::numpy, T> owned_array(std::unique_ptr<T[]> data, std::size_t rows, std::size_t cols, bool two_d) {
+  T* raw = data.release();
+  nb::capsule owner(raw, [](void* p) noexcept { delete[] static_cast<T*>(p); });
+  if (two_d) return nb::ndarray<nb::numpy, T>(raw, {rows, cols}, owner);
+  return nb::ndarray<nb::numpy, T>(raw, {cols}, owner);
+}
+
+nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, bool two_d) {
+  if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
+  const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), index.rows());
+  auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[queries.rows * kk]);
+  auto sims = std::unique_ptr<float[]>(new float[queries.rows * kk]);
+  {
+    nb::gil_scoped_release nogil;
+    nndex::SearchParams params{&python_interrupt_pending};
+    index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
+  }
+  return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
+                        owned_array(std::move(sims), queries.rows, kk, two_d));
+}
+
+}  // namespace
+
+NB_MODULE(_nndex, m) {
+  m.doc() = "nndex native extension: exact top-k similarity search (use the nndex package, not this module).";
+  m.attr("__version__") = NNDEX_VERSION_STRING;
+
+  nb::register_exception_translator([](const std::exception_ptr& p, void*) {
+    try {
+      std::rethrow_exception(p);
+    } catch (const nndex::Interrupted&) {
+      if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    } catch (const nndex::Error& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    }
+  });
+
+  nb::class_<nndex::Index>(m, "Index")
+      .def(
+          "__init__",
+          [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads) {
+            const nndex::MatrixView view = view_of(data);
+            nb::gil_scoped_release nogil;
+            new (self) nndex::Index(view, nndex::IndexOptions{normalized, threads}, &python_interrupt_pending);
+          },
+          "data"_a.noconvert(), "normalized"_a, "threads"_a)
+      .def(
+          "search",
+          [](const nndex::Index& self, Query query, std::int64_t k) {
+            if (query.shape(0) != self.dims()) throw nndex::DimensionMismatch(self.dims(), query.shape(0), "query");
+            return run_search(self, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, false);
+          },
+          "query"_a.noconvert(), "k"_a)
+      .def(
+          "search_batch",
+          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k) {
+            return run_search(self, view_of(queries), k, true);
+          },
+          "queries"_a.noconvert(), "k"_a)
+      .def_prop_ro("rows", &nndex::Index::rows)
+      .def_prop_ro("dims", &nndex::Index::dims)
+      .def_prop_ro("normalized", &nndex::Index::normalized)
+      .def_prop_ro("threads", &nndex::Index::threads)
+      .def_prop_ro("isa", [](const nndex::Index& i) { return std::string(i.isa()); })
+      .def_prop_ro("memory_bytes", &nndex::Index::memory_bytes);
+
+  m.def("hardware_threads", [] { return std::thread::hardware_concurrency(); });
+}

@@ -1,0 +1,19 @@
+// Builds the tiled storage from the caller's matrix: validates, normalises and transposes each block of
+// rows, in parallel, reporting the lowest bad row whatever the thread timing.
+#pragma once
+
+#include <cstddef>
+
+#include "core/tiled_matrix.hpp"
+#include "kernels/kernels.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex::core {
+
+TiledMatrix pack_matrix(const MatrixView& src, bool normalize, const kernels::KernelTable& kt, std::size_t threads,
+                        const StopCheck& should_stop);
+
+// Scratch-free transposition of up to kBlockRows prepared rows (row-major, `dims` each) into one block.
+void write_block(const float* rows, std::size_t count, std::size_t dims, float* block);
+
+}  // namespace nndex::core

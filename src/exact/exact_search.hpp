@@ -1,0 +1,38 @@
+// Exact top-k search: tiled scoring fused with top-k selection.
+//
+// Work is a grid of (query block, row range) tasks. Inside a task, a panel of row blocks that fits in L2
+// is scored against each group of kMaxQueryGroup queries; each group's scores (at most
+// kMaxQueryGroup x kPanelMaxBlocks x 16 floats, 24 KiB on the stack) are filtered against each query's
+// running top-k threshold with one SIMD compare per 16 scores, and only survivors touch the heap.
+// Per-thread working memory is therefore bounded by that buffer plus the positions array (4 KiB);
+// no queries x rows score matrix is ever built. When rows are split over threads, each split keeps its
+// own n x k heaps (splits x n x k entries) that are merged at the end.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/tiled_matrix.hpp"
+#include "kernels/kernels.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex::exact {
+
+struct Plan {
+  std::size_t threads = 1;        // threads actually used
+  std::size_t query_block = 1;    // queries per task
+  std::size_t row_splits = 1;     // row ranges per query block
+  std::size_t panel_blocks = 1;   // row blocks scored per step
+  const char* path = "serial";
+};
+
+// queries: n x dims prepared (normalised when the index is) floats, contiguous.
+// Writes n x min(k, rows) results, each row best first.
+Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std::size_t k,
+            const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
+            std::int64_t* out_indices, float* out_scores);
+
+Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads);
+
+}  // namespace nndex::exact
