@@ -14,7 +14,7 @@ using kernels::kMaxQueryGroup;
 
 // Measured crossovers (bench/): below this many multiply-adds per thread, waking a helper costs more
 // than it saves.
-constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 20;
+constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
 // Row panel: kept in L2 while every query of the block is scored against it.
 constexpr std::size_t kPanelBytes = std::size_t{384} << 10;
 constexpr std::size_t kPanelMaxBlocks = 64;

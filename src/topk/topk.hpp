@@ -11,8 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
-#include <numeric>
-#include <vector>
+#include <utility>
 
 namespace nndex::topk {
 
@@ -37,22 +36,15 @@ class TopK {
     }
   }
 
-  // Sorts the entries best first; the object is spent afterwards.
+  // Sorts the entries best first, in place (heapsort: no allocation); the object is spent afterwards.
   void sort_descending() {
-    if (size_ <= 1) return;
-    order_.resize(size_);
-    std::iota(order_.begin(), order_.end(), std::size_t{0});
-    std::sort(order_.begin(), order_.end(), [this](std::size_t a, std::size_t b) {
-      return better(scores_[a], indices_[a], scores_[b], indices_[b]);
-    });
-    tmp_scores_.resize(size_);
-    tmp_indices_.resize(size_);
-    for (std::size_t i = 0; i < size_; ++i) {
-      tmp_scores_[i] = scores_[order_[i]];
-      tmp_indices_[i] = indices_[order_[i]];
+    if (size_ < k_) heapify();
+    for (std::size_t n = size_; n > 1; --n) {
+      // The worst remaining entry goes to the back of the shrinking heap.
+      std::swap(scores_[0], scores_[n - 1]);
+      std::swap(indices_[0], indices_[n - 1]);
+      sift_down(0, n - 1);
     }
-    std::copy(tmp_scores_.begin(), tmp_scores_.end(), scores_);
-    std::copy(tmp_indices_.begin(), tmp_indices_.end(), indices_);
   }
 
  private:
@@ -60,7 +52,7 @@ class TopK {
     scores_[size_] = score;
     indices_[size_] = index;
     if (++size_ == k_) {
-      for (std::size_t i = k_ / 2; i-- > 0;) sift_down(i);
+      heapify();
       threshold_ = scores_[0];
     }
   }
@@ -68,18 +60,22 @@ class TopK {
   void replace_top(float score, std::int64_t index) {
     scores_[0] = score;
     indices_[0] = index;
-    sift_down(0);
+    sift_down(0, size_);
     threshold_ = scores_[0];
   }
 
+  void heapify() {
+    for (std::size_t i = size_ / 2; i-- > 0;) sift_down(i, size_);
+  }
+
   // Min-heap under `better`: the parent is never better than its children.
-  void sift_down(std::size_t i) {
+  void sift_down(std::size_t i, std::size_t n) {
     const float score = scores_[i];
     const std::int64_t index = indices_[i];
     for (;;) {
       std::size_t child = 2 * i + 1;
-      if (child >= size_) break;
-      if (child + 1 < size_ && better(scores_[child], indices_[child], scores_[child + 1], indices_[child + 1]))
+      if (child >= n) break;
+      if (child + 1 < n && better(scores_[child], indices_[child], scores_[child + 1], indices_[child + 1]))
         ++child;  // take the worse child
       if (!better(score, index, scores_[child], indices_[child])) break;
       scores_[i] = scores_[child];
@@ -95,9 +91,6 @@ class TopK {
   std::size_t k_;
   std::size_t size_ = 0;
   float threshold_ = -std::numeric_limits<float>::infinity();
-  std::vector<std::size_t> order_;
-  std::vector<float> tmp_scores_;
-  std::vector<std::int64_t> tmp_indices_;
 };
 
 }  // namespace nndex::topk
