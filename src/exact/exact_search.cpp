@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/thread_pool.hpp"
+#include "exact/scan.hpp"
 #include "topk/topk.hpp"
 
 namespace nndex::exact {
@@ -15,55 +16,24 @@ using kernels::kMaxQueryGroup;
 // Measured crossovers (bench/): below this many multiply-adds per thread, waking a helper costs more
 // than it saves.
 constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
-// Row panel: kept in L2 while every query of the block is scored against it.
-constexpr std::size_t kPanelBytes = std::size_t{384} << 10;
-constexpr std::size_t kPanelMaxBlocks = 64;
-// Query block: kept in L2 beside the panel; each block streams the matrix once.
+// Query block: kept in L2 beside the row panel; each block streams the matrix once.
 constexpr std::size_t kQueryBlockBytes = std::size_t{256} << 10;
 constexpr std::size_t kQueryBlockMax = 192;
 
 std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
-struct Heaps {
-  float* scores;
-  std::int64_t* indices;
-  std::size_t k;
-};
-
-// Scores rows [block_begin, block_end) against queries [q_begin, q_end) into heaps (one per query,
-// laid out n x k from the first query of the block).
-void scan(const core::TiledMatrix& m, const float* queries, std::size_t q_begin, std::size_t q_end,
-          std::size_t block_begin, std::size_t block_end, std::size_t panel_blocks, const kernels::KernelTable& kt,
-          Heaps heaps, bool sort_results, core::TaskContext& ctx) {
-  const std::size_t dims = m.dims();
-  const std::size_t rows = m.rows();
-  const std::size_t nq = q_end - q_begin;
-  alignas(64) float scores[kMaxQueryGroup * kPanelMaxBlocks * kBlockRows];
-  std::uint32_t positions[kPanelMaxBlocks * kBlockRows];
-
+// Scores stored blocks [block_begin, block_end) against n queries into n heaps of k laid out n x k.
+void scan_into(const Scanner& scanner, const float* queries, std::size_t n, std::size_t block_begin,
+               std::size_t block_end, float* heap_scores, std::int64_t* heap_ids, std::size_t k, bool sort_results,
+               core::TaskContext& ctx) {
   std::vector<topk::TopK> tops;
-  tops.reserve(nq);
-  for (std::size_t q = 0; q < nq; ++q) tops.emplace_back(heaps.scores + q * heaps.k, heaps.indices + q * heaps.k, heaps.k);
-
-  const std::size_t stride = panel_blocks * kBlockRows;
-  for (std::size_t b = block_begin; b < block_end; b += panel_blocks) {
-    if (ctx.stop_requested()) return;
-    const std::size_t nblocks = std::min(panel_blocks, block_end - b);
-    const std::size_t row0 = b * kBlockRows;
-    const std::size_t valid = std::min(nblocks * kBlockRows, rows - row0);
-    for (std::size_t g = 0; g < nq; g += kMaxQueryGroup) {
-      const std::size_t group = std::min(kMaxQueryGroup, nq - g);
-      kt.score_tiles(m.block(b), nblocks, dims, queries + (q_begin + g) * dims, group, scores, stride);
-      for (std::size_t i = 0; i < group; ++i) {
-        topk::TopK& top = tops[g + i];
-        const float* s = scores + i * stride;
-        const std::size_t found = kt.select_above(s, nblocks * kBlockRows, top.threshold(), positions);
-        for (std::size_t c = 0; c < found && positions[c] < valid; ++c)
-          top.push(s[positions[c]], static_cast<std::int64_t>(row0 + positions[c]));
-      }
-    }
-  }
+  tops.reserve(n);
+  for (std::size_t q = 0; q < n; ++q) tops.emplace_back(heap_scores + q * k, heap_ids + q * k, k);
+  const std::size_t rows = scanner.matrix.rows();
+  const Segment segment{block_begin, block_end,
+                        std::min(rows, block_end * kBlockRows) - std::min(rows, block_begin * kBlockRows)};
+  if (!scanner.scan(segment, queries, n, tops.data(), &ctx)) return;
   if (sort_results)
     for (auto& top : tops) top.sort_descending();
 }
@@ -73,8 +43,7 @@ void scan(const core::TiledMatrix& m, const float* queries, std::size_t q_begin,
 Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads) {
   Plan plan;
   const std::size_t blocks = ceil_div(rows, kBlockRows);
-  plan.panel_blocks = std::clamp<std::size_t>(kPanelBytes / (dims * kBlockRows * sizeof(float)), 1, kPanelMaxBlocks);
-  plan.panel_blocks = plan.panel_blocks >= 8 ? plan.panel_blocks / 8 * 8 : plan.panel_blocks;
+  plan.panel_blocks = panel_blocks_for(dims);
   const std::size_t cache_block =
       std::clamp<std::size_t>(kQueryBlockBytes / (dims * sizeof(float)) / kMaxQueryGroup * kMaxQueryGroup,
                               kMaxQueryGroup, kQueryBlockMax);
@@ -107,13 +76,14 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
   const Plan plan = make_plan(m.rows(), m.dims(), n, max_threads);
   const std::size_t query_blocks = ceil_div(n, plan.query_block);
   const std::size_t blocks = m.blocks();
+  const Scanner scanner{m, kt, plan.panel_blocks};
 
   if (plan.row_splits == 1) {
     auto task = [&](std::size_t t, core::TaskContext& ctx) {
       const std::size_t q0 = t * plan.query_block;
       const std::size_t q1 = std::min(n, q0 + plan.query_block);
-      Heaps heaps{out_scores + q0 * kk, out_indices + q0 * kk, kk};
-      scan(m, queries, q0, q1, 0, blocks, plan.panel_blocks, kt, heaps, /*sort_results=*/true, ctx);
+      scan_into(scanner, queries + q0 * m.dims(), q1 - q0, 0, blocks, out_scores + q0 * kk, out_indices + q0 * kk, kk,
+                /*sort_results=*/true, ctx);
     };
     core::parallel_for(query_blocks, plan.threads, should_stop, core::TaskFn(task));
     return plan;
@@ -128,8 +98,8 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
   auto task = [&](std::size_t s, core::TaskContext& ctx) {
     const std::size_t b0 = std::min(blocks, s * blocks_per_split);
     const std::size_t b1 = std::min(blocks, b0 + blocks_per_split);
-    Heaps heaps{part_scores.data() + s * n * kk, part_indices.data() + s * n * kk, kk};
-    scan(m, queries, 0, n, b0, b1, plan.panel_blocks, kt, heaps, /*sort_results=*/false, ctx);
+    scan_into(scanner, queries, n, b0, b1, part_scores.data() + s * n * kk, part_indices.data() + s * n * kk, kk,
+              /*sort_results=*/false, ctx);
     part_sizes[s] = std::min(kk, (std::min(m.rows(), b1 * kBlockRows)) - std::min(m.rows(), b0 * kBlockRows));
   };
   core::parallel_for(splits, plan.threads, should_stop, core::TaskFn(task));

@@ -1,12 +1,7 @@
-// Exact top-k search: tiled scoring fused with top-k selection.
-//
-// Work is a grid of (query block, row range) tasks. Inside a task, a panel of row blocks that fits in L2
-// is scored against each group of kMaxQueryGroup queries; each group's scores (at most
-// kMaxQueryGroup x kPanelMaxBlocks x 16 floats, 24 KiB on the stack) are filtered against each query's
-// running top-k threshold with one SIMD compare per 16 scores, and only survivors touch the heap.
-// Per-thread working memory is therefore bounded by that buffer plus the positions array (4 KiB);
-// no queries x rows score matrix is ever built. When rows are split over threads, each split keeps its
-// own n x k heaps (splits x n x k entries) that are merged at the end.
+// Exact top-k search: a grid of (query block, row range) tasks over the shared pool, each running the
+// fused scoring + top-k loop of scan.hpp. Enough queries are split between threads (no merging);
+// few queries split the rows instead, each split with its own n x k heaps (splits x n x k entries),
+// merged at the end. No queries x rows score matrix is ever built.
 #pragma once
 
 #include <cstddef>
