@@ -11,6 +11,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "exact/exact_search.hpp"
+#include "ivf/ivf_index.hpp"
 #include "kernels/kernels.hpp"
 
 namespace nndex {
@@ -22,10 +23,14 @@ DimensionMismatch::DimensionMismatch(std::size_t expected, std::size_t actual, c
       actual_(actual) {}
 
 struct Index::Impl {
-  core::TiledMatrix matrix;
-  bool normalized;
-  std::size_t threads;
-  const kernels::KernelTable* kernels;
+  std::size_t rows = 0;
+  std::size_t dims = 0;
+  bool normalized = false;
+  bool approx = false;
+  std::size_t threads = 1;
+  const kernels::KernelTable* kernels = nullptr;
+  core::TiledMatrix matrix;          // exact storage (empty when the IVF holds the rows)
+  std::unique_ptr<ivf::IvfIndex> ivf;  // approximate storage, when built
 };
 
 namespace {
@@ -39,6 +44,18 @@ void check_matrix(const MatrixView& data) {
     throw InvalidArgument("data is empty (shape " + std::to_string(data.rows) + " x " + std::to_string(data.cols) +
                           "); an index needs at least one row and one dimension");
   if (data.data == nullptr) throw InvalidArgument("data pointer is null");
+}
+
+// Below this many rows a full exact scan is as fast as probing clusters (bench/bench_ivf.py).
+constexpr std::size_t kMinRowsForIvf = 20000;
+
+void check_options(const IndexOptions& o) {
+  if (!o.approx && (o.nlist != 0 || o.nprobe != 0 || o.recall != 0.0))
+    throw InvalidArgument("nlist, nprobe and recall apply only to approximate indexes (approx=true)");
+  if (o.recall != 0.0 && !(o.recall > 0.0 && o.recall <= 1.0))
+    throw InvalidArgument("recall must be in (0, 1], got " + std::to_string(o.recall));
+  if (o.recall != 0.0 && o.nprobe != 0)
+    throw InvalidArgument("give nprobe or recall, not both: recall calibrates nprobe");
 }
 
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
@@ -60,26 +77,69 @@ Index::Index(const float* data, std::size_t rows, std::size_t dims, IndexOptions
 
 Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& should_stop) {
   check_matrix(data);
+  check_options(options);
+  if (options.approx && options.nlist > data.rows)
+    throw InvalidArgument("nlist (" + std::to_string(options.nlist) + ") must not exceed the number of rows (" +
+                          std::to_string(data.rows) + ")");
   const auto start = std::chrono::steady_clock::now();
-  const kernels::KernelTable& kt = kernels::active();
-  const std::size_t threads = resolve_threads(options.threads);
-  impl_ = std::make_unique<Impl>(Impl{core::pack_matrix(data, !options.normalized, kt, threads, should_stop),
-                                      options.normalized, threads, &kt});
-  if (core::verbose())
-    core::trace("[nndex] build rows=%zu dims=%zu normalized=%d isa=%s threads=%zu time=%.3fms", data.rows, data.cols,
-                int(options.normalized), kt.name, threads, elapsed_ms(start));
+  auto impl = std::make_unique<Impl>();
+  impl->rows = data.rows;
+  impl->dims = data.cols;
+  impl->normalized = options.normalized;
+  impl->approx = options.approx;
+  impl->threads = resolve_threads(options.threads);
+  impl->kernels = &kernels::active();
+  const kernels::KernelTable& kt = *impl->kernels;
+
+  // An explicit nlist always builds the IVF; the automatic choice falls back to exact search on
+  // matrices too small for clusters to pay off.
+  const bool build_ivf = options.approx && (options.nlist != 0 || data.rows >= kMinRowsForIvf);
+  if (build_ivf) {
+    const std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
+    ivf::BuildParams params;
+    params.nlist = options.nlist;
+    params.nprobe = options.nprobe;
+    params.recall = options.recall == 0.0 ? 0.95 : options.recall;
+    params.seed = options.seed;
+    params.threads = impl->threads;
+    impl->ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);
+  } else {
+    impl->matrix = core::pack_matrix(data, !options.normalized, kt, impl->threads, should_stop);
+  }
+  impl_ = std::move(impl);
+  if (core::verbose()) {
+    if (impl_->ivf) {
+      const ivf::BuildReport& r = impl_->ivf->report();
+      core::trace("[nndex] build rows=%zu dims=%zu normalized=%d isa=%s threads=%zu path=ivf nlist=%zu nprobe=%zu "
+                  "train=%zu iterations=%zu reseeded=%zu calibrated_recall=%.4f seed=%.0fms train=%.0fms assign=%.0fms "
+                  "layout=%.0fms calibrate=%.0fms time=%.3fms",
+                  data.rows, data.cols, int(options.normalized), kt.name, impl_->threads, impl_->ivf->nlist(),
+                  impl_->ivf->nprobe(), r.train_points, r.iterations, r.reseeded, r.calibrated_recall, r.seed_ms,
+                  r.train_ms, r.assign_ms, r.layout_ms, r.calibrate_ms, elapsed_ms(start));
+    } else {
+      core::trace("[nndex] build rows=%zu dims=%zu normalized=%d isa=%s threads=%zu path=%s time=%.3fms", data.rows,
+                  data.cols, int(options.normalized), kt.name, impl_->threads,
+                  options.approx ? "exact (approx fallback: too few rows for IVF)" : "exact", elapsed_ms(start));
+    }
+  }
 }
 
 Index::Index(Index&&) noexcept = default;
 Index& Index::operator=(Index&&) noexcept = default;
 Index::~Index() = default;
 
-std::size_t Index::rows() const noexcept { return impl_->matrix.rows(); }
-std::size_t Index::dims() const noexcept { return impl_->matrix.dims(); }
+std::size_t Index::rows() const noexcept { return impl_->rows; }
+std::size_t Index::dims() const noexcept { return impl_->dims; }
 bool Index::normalized() const noexcept { return impl_->normalized; }
 std::size_t Index::threads() const noexcept { return impl_->threads; }
 std::string_view Index::isa() const noexcept { return impl_->kernels->name; }
-std::size_t Index::memory_bytes() const noexcept { return impl_->matrix.bytes(); }
+std::size_t Index::memory_bytes() const noexcept {
+  return impl_->ivf ? impl_->ivf->memory_bytes() : impl_->matrix.bytes();
+}
+bool Index::approx() const noexcept { return impl_->approx; }
+bool Index::uses_ivf() const noexcept { return impl_->ivf != nullptr; }
+std::size_t Index::nlist() const noexcept { return impl_->ivf ? impl_->ivf->nlist() : 1; }
+std::size_t Index::nprobe() const noexcept { return impl_->ivf ? impl_->ivf->nprobe() : 1; }
 
 void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
                         const SearchParams& params) const {
@@ -91,11 +151,26 @@ void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* 
 
   const std::size_t n = queries.rows;
   const std::size_t d = dims();
-  std::vector<float> prepared(n * d);
-  for (std::size_t q = 0; q < n; ++q)
-    core::prepare_vector(queries, q, !impl_->normalized, *impl_->kernels, prepared.data() + q * d,
-                         {"query", q, /*numbered=*/n > 1});
+  std::vector<float> prepared;
+  if (n == 1) {
+    prepared.resize(d);
+    core::prepare_vector(queries, 0, !impl_->normalized, *impl_->kernels, prepared.data(), {"query", 0, false});
+  } else {
+    prepared = core::prepare_rows(queries, !impl_->normalized, *impl_->kernels, impl_->threads, params.should_stop,
+                                  "query");
+  }
 
+  if (impl_->ivf) {
+    const std::size_t nprobe = params.nprobe != 0 ? params.nprobe : impl_->ivf->nprobe();
+    const ivf::SearchReport r = impl_->ivf->search(prepared.data(), n, k, nprobe, *impl_->kernels, impl_->threads,
+                                                   params.should_stop, indices, similarities);
+    if (core::verbose())
+      core::trace("[nndex] search rows=%zu dims=%zu queries=%zu k=%zu isa=%s threads=%zu path=ivf nlist=%zu "
+                  "nprobe=%zu probes=%zu candidates=%zu time=%.3fms",
+                  rows(), d, n, std::min(k, rows()), impl_->kernels->name, r.threads, impl_->ivf->nlist(),
+                  std::min(nprobe, impl_->ivf->nlist()), r.probed, r.candidates, elapsed_ms(start));
+    return;
+  }
   const exact::Plan plan = exact::search(impl_->matrix, prepared.data(), n, k, *impl_->kernels, impl_->threads,
                                          params.should_stop, indices, similarities);
   if (core::verbose())

@@ -46,6 +46,11 @@ class Index {
   std::string_view isa() const noexcept;  // kernel level in use: "avx512", "avx2", "neon" or "scalar"
   std::size_t memory_bytes() const noexcept;  // bytes held by the index's own storage
 
+  bool approx() const noexcept;        // as requested in IndexOptions
+  bool uses_ivf() const noexcept;      // false when approx fell back to exact search (small matrix)
+  std::size_t nlist() const noexcept;  // clusters in force (1 when searching exactly)
+  std::size_t nprobe() const noexcept; // default clusters probed per query (1 when searching exactly)
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

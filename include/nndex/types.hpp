@@ -38,11 +38,20 @@ struct IndexOptions {
   bool normalized = false;
   // Upper bound on threads used by one call; 0 means every hardware thread.
   std::size_t threads = 0;
+
+  // Approximate search: an inverted-file index (spherical k-means clusters) probed per query and
+  // re-ranked exactly. Matrices too small for it to pay off are searched exactly (approx stays set).
+  bool approx = false;
+  std::size_t nlist = 0;       // clusters; 0 chooses from the row count
+  std::size_t nprobe = 0;      // clusters probed per query; 0 calibrates it to reach `recall`
+  double recall = 0.0;         // target recall@10 for the calibration; 0 means 0.95
+  std::uint64_t seed = 0x6e6e646578ULL;  // k-means sampling and seeding; same seed, same index
 };
 
 // Per-call settings, so one index can serve many threads with different needs.
 struct SearchParams {
   StopCheck should_stop;
+  std::size_t nprobe = 0;  // approximate indexes: clusters probed for this call; 0 uses the index's
 };
 
 struct Neighbor {

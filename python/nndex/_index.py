@@ -35,6 +35,25 @@ def _as_matrix(obj: Any, what: str) -> np.ndarray:
     return arr
 
 
+_DEFAULT_SEED = 0x6E6E646578  # matches the C++ default
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be at least 1, got {value}")
+    return int(value)
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
+    return int(value)
+
+
 def _as_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
@@ -51,11 +70,17 @@ class NNdex:
         data: 2-D array-like of shape (rows, dims), float32 or float64 (a 1-D array is one row).
         normalized: False (default) L2-normalises rows and queries, so scores are cosine similarities;
             True trusts the data as given and scores are raw dot products.
-        approx: approximate (IVF) search; not available yet.
+        approx: approximate search: an inverted-file (IVF) index built here, probed per query and
+            re-ranked exactly. Matrices too small to gain from it are searched exactly.
         backend: "cpu" (the only backend in this build).
         enable_cache: accepted for compatibility; query caches are not implemented yet.
         gpu_device_index: accepted for compatibility; ignored on the CPU backend.
         threads: most threads one call may use; None uses every core.
+        nlist: (approx) number of clusters; None chooses about 2*sqrt(rows).
+        nprobe: (approx) clusters probed per query; None calibrates it at build time so that
+            recall@10 reaches ``recall``.
+        recall: (approx) target recall@10 for that calibration, default 0.95.
+        seed: (approx) seed of the k-means sampling; equal seeds give identical indexes.
 
     One index may be searched from many Python threads at once; the GIL is released while it works.
     """
@@ -72,50 +97,65 @@ class NNdex:
         gpu_device_index: int | None = None,
         *,
         threads: int | None = None,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        recall: float | None = None,
+        seed: int | None = None,
     ) -> None:
         if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
             raise ValueError(f"unsupported backend {backend!r}, expected one of: {', '.join(_BACKENDS)}")
         if backend.lower() == "gpu":
             raise ValueError("backend='gpu' is not available in this build of nndex; use backend='cpu'")
-        if approx:
-            raise ValueError("approx=True (approximate IVF search) is not available yet; use approx=False")
+        approx = bool(approx)
+        if not approx and (nlist is not None or nprobe is not None or recall is not None):
+            raise ValueError("nlist, nprobe and recall apply only to approximate indexes (approx=True)")
+        if recall is not None and nprobe is not None:
+            raise ValueError("give nprobe or recall, not both: recall calibrates nprobe")
+        nlist_value = 0 if nlist is None else _positive_int(nlist, "nlist")
+        nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
+        if recall is None:
+            recall_value = 0.0
+        else:
+            if isinstance(recall, bool) or not isinstance(recall, (int, float, np.floating, np.integer)):
+                raise TypeError(f"recall must be a float, got {type(recall).__name__}")
+            recall_value = float(recall)
+            if not 0.0 < recall_value <= 1.0:
+                raise ValueError(f"recall must be in (0, 1], got {recall}")
+        seed_value = _DEFAULT_SEED if seed is None else _non_negative_int(seed, "seed")
         if gpu_device_index is not None and (
             isinstance(gpu_device_index, bool) or not isinstance(gpu_device_index, int) or gpu_device_index < 0
         ):
             raise ValueError(f"gpu_device_index must be None or a non-negative int, got {gpu_device_index!r}")
-        if threads is None:
-            threads_value = 0
-        elif isinstance(threads, bool) or not isinstance(threads, (int, np.integer)):
-            raise TypeError(f"threads must be an int or None, got {type(threads).__name__}")
-        elif threads < 1:
-            raise ValueError(f"threads must be at least 1 (or None for every core), got {threads}")
-        else:
-            threads_value = int(threads)
+        threads_value = 0 if threads is None else _positive_int(threads, "threads")
 
         arr = _as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
-        self._index = _nndex.Index(arr, bool(normalized), threads_value)
+        self._index = _nndex.Index(
+            arr, bool(normalized), threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value
+        )
         self._enable_cache = bool(enable_cache)
 
-    def search(self, query: Any, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search(self, query: Any, k: int = 10, *, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Returns (indices, similarities) of the min(k, rows) most similar rows, most similar first.
 
         A 1-D query gives 1-D int64 and float32 arrays; a 2-D (n, dims) query gives (n, min(k, rows))
-        arrays. Equal similarities are ordered by row index.
+        arrays. Equal similarities are ordered by row index. ``nprobe`` overrides the index's number of
+        probed clusters for this call (approximate indexes only).
         """
         k = _as_k(k)
+        nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         if (
             type(query) is np.ndarray
             and query.dtype == np.float32
             and query.ndim == 1
             and query.flags.c_contiguous
         ):
-            return self._index.search(query, k)
+            return self._index.search(query, k, nprobe_value)
         q = _as_matrix(query, "query")
         if q.ndim == 1:
-            return self._index.search(np.ascontiguousarray(q, dtype=np.float32), k)
-        return self._index.search_batch(q, k)
+            return self._index.search(np.ascontiguousarray(q, dtype=np.float32), k, nprobe_value)
+        return self._index.search_batch(q, k, nprobe_value)
 
     @property
     def rows(self) -> int:
@@ -131,7 +171,17 @@ class NNdex:
 
     @property
     def approx(self) -> bool:
-        return False
+        return self._index.approx
+
+    @property
+    def nlist(self) -> int:
+        """Clusters of the IVF index (1 when the index searches exactly)."""
+        return self._index.nlist
+
+    @property
+    def nprobe(self) -> int:
+        """Clusters probed per query by default (1 when the index searches exactly)."""
+        return self._index.nprobe
 
     @property
     def backend(self) -> str:
@@ -153,7 +203,8 @@ class NNdex:
         return self._index.memory_bytes
 
     def __repr__(self) -> str:
+        ivf = f", nlist={self.nlist}, nprobe={self.nprobe}" if self._index.uses_ivf else ""
         return (
-            f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}, "
+            f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}, "
             f"backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"
         )

@@ -47,14 +47,15 @@ nb::ndarray<nb::numpy, T> owned_array(std::unique_ptr<T[]> data, std::size_t row
   return nb::ndarray<nb::numpy, T>(raw, {cols}, owner);
 }
 
-nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, bool two_d) {
+nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, std::size_t nprobe,
+                     bool two_d) {
   if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
   const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), index.rows());
   auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[queries.rows * kk]);
   auto sims = std::unique_ptr<float[]>(new float[queries.rows * kk]);
   {
     nb::gil_scoped_release nogil;
-    nndex::SearchParams params{&python_interrupt_pending};
+    nndex::SearchParams params{&python_interrupt_pending, nprobe};
     index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
   }
   return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
@@ -80,31 +81,44 @@ NB_MODULE(_nndex, m) {
   nb::class_<nndex::Index>(m, "Index")
       .def(
           "__init__",
-          [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads) {
+          [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
+             std::size_t nprobe, double recall, std::uint64_t seed) {
             const nndex::MatrixView view = view_of(data);
+            nndex::IndexOptions options;
+            options.normalized = normalized;
+            options.threads = threads;
+            options.approx = approx;
+            options.nlist = nlist;
+            options.nprobe = nprobe;
+            options.recall = recall;
+            options.seed = seed;
             nb::gil_scoped_release nogil;
-            new (self) nndex::Index(view, nndex::IndexOptions{normalized, threads}, &python_interrupt_pending);
+            new (self) nndex::Index(view, options, &python_interrupt_pending);
           },
-          "data"_a.noconvert(), "normalized"_a, "threads"_a)
+          "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a)
       .def(
           "search",
-          [](const nndex::Index& self, Query query, std::int64_t k) {
+          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe) {
             if (query.shape(0) != self.dims()) throw nndex::DimensionMismatch(self.dims(), query.shape(0), "query");
-            return run_search(self, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, false);
+            return run_search(self, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, false);
           },
-          "query"_a.noconvert(), "k"_a)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0)
       .def(
           "search_batch",
-          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k) {
-            return run_search(self, view_of(queries), k, true);
+          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe) {
+            return run_search(self, view_of(queries), k, nprobe, true);
           },
-          "queries"_a.noconvert(), "k"_a)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0)
       .def_prop_ro("rows", &nndex::Index::rows)
       .def_prop_ro("dims", &nndex::Index::dims)
       .def_prop_ro("normalized", &nndex::Index::normalized)
       .def_prop_ro("threads", &nndex::Index::threads)
       .def_prop_ro("isa", [](const nndex::Index& i) { return std::string(i.isa()); })
-      .def_prop_ro("memory_bytes", &nndex::Index::memory_bytes);
+      .def_prop_ro("memory_bytes", &nndex::Index::memory_bytes)
+      .def_prop_ro("approx", &nndex::Index::approx)
+      .def_prop_ro("uses_ivf", &nndex::Index::uses_ivf)
+      .def_prop_ro("nlist", &nndex::Index::nlist)
+      .def_prop_ro("nprobe", &nndex::Index::nprobe);
 
   m.def("hardware_threads", [] { return std::thread::hardware_concurrency(); });
 }

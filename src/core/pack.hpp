@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "core/tiled_matrix.hpp"
 #include "kernels/kernels.hpp"
@@ -12,6 +13,15 @@ namespace nndex::core {
 
 TiledMatrix pack_matrix(const MatrixView& src, bool normalize, const kernels::KernelTable& kt, std::size_t threads,
                         const StopCheck& should_stop);
+
+// The same validation and normalisation into a plain row-major rows x dims buffer (IVF builds train
+// and assign on this layout before packing rows cluster by cluster).
+// `kind` names the vectors in errors ("row 7", "query 7").
+std::vector<float> prepare_rows(const MatrixView& src, bool normalize, const kernels::KernelTable& kt,
+                                std::size_t threads, const StopCheck& should_stop, const char* kind = "row");
+
+// Tiles an already prepared row-major matrix (no validation).
+TiledMatrix tile_rows(const float* rows, std::size_t n, std::size_t dims);
 
 // Scratch-free transposition of up to kBlockRows prepared rows (row-major, `dims` each) into one block.
 void write_block(const float* rows, std::size_t count, std::size_t dims, float* block);

@@ -11,6 +11,7 @@ using kernels::kBlockRows;
 using kernels::kMaxQueryGroup;
 
 constexpr std::size_t kPanelBytes = std::size_t{384} << 10;
+constexpr std::size_t kFilterRows = 4 * kBlockRows;
 
 }  // namespace
 
@@ -23,7 +24,7 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
                    core::TaskContext* ctx) const {
   const std::size_t dims = matrix.dims();
   alignas(64) float scores[kMaxQueryGroup * kPanelMaxBlocks * kBlockRows];
-  std::uint32_t positions[kPanelMaxBlocks * kBlockRows];
+  std::uint32_t positions[kFilterRows];
   const std::size_t stride = panel_blocks * kBlockRows;
 
   for (std::size_t b = segment.block_begin; b < segment.block_end; b += panel_blocks) {
@@ -38,14 +39,21 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
       for (std::size_t i = 0; i < group; ++i) {
         topk::TopK& top = tops[g + i];
         const float* s = scores + i * stride;
-        // In a plain scan ids only grow, so a score equal to the threshold can never win its tie; with
-        // an id map it might, so let equal scores through to the full comparison.
-        const float threshold =
-            ids == nullptr ? top.threshold() : std::nextafter(top.threshold(), -std::numeric_limits<float>::infinity());
-        const std::size_t found = kt.select_above(s, nblocks * kBlockRows, threshold, positions);
-        for (std::size_t c = 0; c < found && positions[c] < valid; ++c) {
-          const std::size_t row = row0 + positions[c];
-          top.push(s[positions[c]], ids == nullptr ? static_cast<std::int64_t>(row) : ids[row]);
+        // Filter a few blocks at a time so the threshold tightens as the heap fills: a fresh heap
+        // would otherwise let a whole panel through.
+        for (std::size_t at = 0; at < valid; at += kFilterRows) {
+          // In a plain scan ids only grow, so a score equal to the threshold can never win its tie;
+          // with an id map it might, so equal scores go on to the full comparison.
+          const float threshold = ids == nullptr ? top.threshold()
+                                                 : std::nextafter(top.threshold(), -std::numeric_limits<float>::infinity());
+          const std::size_t span = std::min(kFilterRows, nblocks * kBlockRows - at);
+          const std::size_t found = kt.select_above(s + at, span, threshold, positions);
+          for (std::size_t c = 0; c < found; ++c) {
+            const std::size_t offset = at + positions[c];
+            if (offset >= valid) break;
+            const std::size_t row = row0 + offset;
+            top.push(s[offset], ids == nullptr ? static_cast<std::int64_t>(row) : ids[row]);
+          }
         }
       }
     }

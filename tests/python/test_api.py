@@ -106,9 +106,20 @@ def test_unknown_backend_is_rejected(backend):
 
 
 @pytest.mark.parametrize("normalized", [False, True], ids=["cosine", "dot"])
-def test_approx_is_not_implemented(normalized):
+def test_approx_on_a_small_matrix_falls_back_to_exact(normalized):
+    data = make_data(50, 4, normalized)
+    approx = NNdex(data, normalized=normalized, approx=True)
+    exact = NNdex(data, normalized=normalized)
+    assert approx.approx is True and exact.approx is False
+    assert approx.nlist == 1 and approx.nprobe == 1
+    for got, want in zip(approx.search(data[:5], k=7), exact.search(data[:5], k=7)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("option", [{"nlist": 4}, {"nprobe": 2}, {"recall": 0.9}])
+def test_ivf_options_need_approx(option):
     with pytest.raises(ValueError, match=r"(?i)approx"):
-        NNdex(make_data(10, 4, normalized), normalized=normalized, approx=True)
+        NNdex(make_data(50, 4), **option)
 
 
 @pytest.mark.parametrize("threads", [0, -1, -8])

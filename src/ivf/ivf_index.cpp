@@ -1,0 +1,315 @@
+#include "ivf/ivf_index.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "core/pack.hpp"
+#include "core/thread_pool.hpp"
+#include "exact/exact_search.hpp"
+#include "ivf/kmeans.hpp"
+#include "nndex/errors.hpp"
+#include "topk/topk.hpp"
+
+namespace nndex::ivf {
+namespace {
+
+using kernels::kBlockRows;
+
+// Training sample: enough points per centroid for stable means, bounded so large matrices train fast.
+constexpr std::size_t kTrainPointsPerCluster = 40;
+// Calibration: held-out rows used as queries, and the k of the recall it measures.
+constexpr std::size_t kCalibrationQueries = 512;
+constexpr std::size_t kCalibrationK = 10;
+// Same crossover as exact search: below this many multiply-adds per thread, helpers cost more.
+constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point& mark) {
+  const auto now = Clock::now();
+  const double ms = std::chrono::duration<double, std::milli>(now - mark).count();
+  mark = now;
+  return ms;
+}
+
+std::vector<std::size_t> sample_rows(std::size_t n, std::size_t count, std::mt19937_64& rng) {
+  std::vector<std::size_t> all(n);
+  std::iota(all.begin(), all.end(), std::size_t{0});
+  count = std::min(count, n);
+  for (std::size_t i = 0; i < count; ++i) std::swap(all[i], all[i + rng() % (n - i)]);
+  all.resize(count);
+  std::sort(all.begin(), all.end());  // gather in memory order
+  return all;
+}
+
+std::vector<float> gather(const float* rows, std::size_t dims, const std::vector<std::size_t>& which) {
+  std::vector<float> out(which.size() * dims);
+  for (std::size_t i = 0; i < which.size(); ++i)
+    std::copy(rows + which[i] * dims, rows + (which[i] + 1) * dims, out.begin() + static_cast<std::ptrdiff_t>(i * dims));
+  return out;
+}
+
+}  // namespace
+
+std::size_t default_nlist(std::size_t rows) {
+  // About 2 sqrt(n) lists of a few hundred rows: the centroid scan stays a small share of the work
+  // while each probe is a long sequential run; at least 64 rows a list on average.
+  const auto by_sqrt = static_cast<std::size_t>(std::lround(2.0 * std::sqrt(static_cast<double>(rows))));
+  return std::clamp<std::size_t>(by_sqrt, 1, std::max<std::size_t>(1, rows / 64));
+}
+
+IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const BuildParams& params,
+                   const kernels::KernelTable& kt, const StopCheck& should_stop)
+    : rows_(n), dims_(dims) {
+  const std::size_t nlist = params.nlist == 0 ? default_nlist(n) : params.nlist;
+  if (nlist > n)
+    throw InvalidArgument("nlist (" + std::to_string(nlist) + ") must not exceed the number of rows (" +
+                          std::to_string(n) + ")");
+  std::mt19937_64 rng(params.seed);
+  auto mark = Clock::now();
+
+  // 1. Train on a sample.
+  const std::vector<std::size_t> train_rows = sample_rows(n, nlist * kTrainPointsPerCluster, rng);
+  const std::vector<float> train = gather(rows, dims, train_rows);
+  KMeansParams kp;
+  kp.clusters = nlist;
+  kp.seed = rng();
+  kp.threads = params.threads;
+  const KMeansResult km = spherical_kmeans(train.data(), train_rows.size(), dims, kp, kt, should_stop);
+  report_.train_points = train_rows.size();
+  report_.iterations = km.iterations;
+  report_.reseeded = km.reseeded;
+  report_.seed_ms = km.seed_ms;
+  report_.train_ms = ms_since(mark) - km.seed_ms;
+  centroids_ = core::tile_rows(km.centroids.data(), nlist, dims);
+
+  // 2. Assign every row (a batch top-1 search over the centroids).
+  std::vector<std::int64_t> labels(n);
+  {
+    std::vector<float> unused(n);
+    assign_nearest(centroids_, rows, n, kt, params.threads, should_stop, labels.data(), unused.data());
+  }
+  report_.assign_ms = ms_since(mark);
+
+  // 3. Lay the clusters out one after another, each on a block boundary.
+  std::vector<std::size_t> counts(nlist, 0);
+  for (std::int64_t label : labels) ++counts[static_cast<std::size_t>(label)];
+  clusters_.resize(nlist);
+  std::size_t block = 0;
+  for (std::size_t c = 0; c < nlist; ++c) {
+    const std::size_t blocks = (counts[c] + kBlockRows - 1) / kBlockRows;
+    clusters_[c] = {block, block + blocks, counts[c]};
+    block += blocks;
+  }
+  data_ = core::TiledMatrix(block * kBlockRows, dims);
+  ids_.assign(block * kBlockRows, -1);
+  {
+    std::vector<std::size_t> fill(nlist);
+    for (std::size_t c = 0; c < nlist; ++c) fill[c] = clusters_[c].block_begin * kBlockRows;
+    for (std::size_t r = 0; r < n; ++r) ids_[fill[static_cast<std::size_t>(labels[r])]++] = static_cast<std::int64_t>(r);
+  }
+  auto write = [&](std::size_t b, core::TaskContext&) {
+    std::vector<float> scratch(kBlockRows * dims);
+    std::size_t count = 0;
+    for (std::size_t r = 0; r < kBlockRows; ++r) {
+      const std::int64_t id = ids_[b * kBlockRows + r];
+      if (id < 0) break;
+      std::copy(rows + static_cast<std::size_t>(id) * dims, rows + (static_cast<std::size_t>(id) + 1) * dims,
+                scratch.begin() + static_cast<std::ptrdiff_t>(r * dims));
+      ++count;
+    }
+    core::write_block(scratch.data(), count, dims, data_.block(b));
+  };
+  core::parallel_for(block, params.threads, should_stop, core::TaskFn(write));
+  report_.layout_ms = ms_since(mark);
+
+  // 4. nprobe: as given, or the smallest that reaches the recall target on held-out rows.
+  if (params.nprobe != 0) {
+    nprobe_ = std::min(params.nprobe, nlist);
+  } else {
+    nprobe_ = calibrate(rows, labels, params.recall, rng(), kt, params.threads, should_stop);
+  }
+  report_.calibrate_ms = ms_since(mark);
+}
+
+std::size_t IvfIndex::memory_bytes() const {
+  return data_.bytes() + ids_.size() * sizeof(std::int64_t) + centroids_.bytes() +
+         clusters_.size() * sizeof(exact::Segment);
+}
+
+std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels, double target,
+                                std::uint64_t seed, const kernels::KernelTable& kt, std::size_t threads,
+                                const StopCheck& should_stop) {
+  const std::size_t nlist = clusters_.size();
+  if (nlist <= 1 || rows_ <= kCalibrationK + 1) return nlist;
+  std::mt19937_64 rng(seed);
+  const std::vector<std::size_t> picked = sample_rows(rows_, kCalibrationQueries, rng);
+  const std::vector<float> queries = gather(rows, dims_, picked);
+  const std::size_t nq = picked.size();
+
+  // Exact neighbours (a full probe is an exact search), the query row itself left out.
+  const std::size_t kk = std::min(kCalibrationK + 1, rows_);
+  std::vector<std::int64_t> truth(nq * kk);
+  std::vector<float> truth_scores(nq * kk);
+  search(queries.data(), nq, kk, nlist, kt, threads, should_stop, truth.data(), truth_scores.data());
+
+  // A true neighbour is found exactly when its cluster is probed (re-ranking is exact), so recall at
+  // every nprobe follows from the rank of each neighbour's cluster in the query's centroid order.
+  std::vector<std::size_t> needed(nlist + 1, 0);  // needed[p]: neighbours whose cluster has rank p - 1
+  std::size_t total = 0;
+  constexpr std::size_t kChunk = 32;
+  std::vector<std::int64_t> order(kChunk * nlist);
+  std::vector<float> order_scores(kChunk * nlist);
+  std::vector<std::size_t> rank(nlist);
+  for (std::size_t q0 = 0; q0 < nq; q0 += kChunk) {
+    const std::size_t m = std::min(kChunk, nq - q0);
+    exact::search(centroids_, queries.data() + q0 * dims_, m, nlist, kt, threads, should_stop, order.data(),
+                  order_scores.data());
+    for (std::size_t q = 0; q < m; ++q) {
+      for (std::size_t r = 0; r < nlist; ++r) rank[static_cast<std::size_t>(order[q * nlist + r])] = r;
+      std::size_t used = 0;
+      for (std::size_t j = 0; j < kk && used < kCalibrationK; ++j) {
+        const std::int64_t id = truth[(q0 + q) * kk + j];
+        if (static_cast<std::size_t>(id) == picked[q0 + q]) continue;
+        ++needed[rank[static_cast<std::size_t>(labels[static_cast<std::size_t>(id)])] + 1];
+        ++used;
+        ++total;
+      }
+    }
+  }
+  std::size_t found = 0;
+  for (std::size_t p = 1; p <= nlist; ++p) {
+    found += needed[p];
+    if (static_cast<double>(found) >= target * static_cast<double>(total)) {
+      report_.calibrated_recall = static_cast<double>(found) / static_cast<double>(total);
+      return p;
+    }
+  }
+  report_.calibrated_recall = 1.0;
+  return nlist;
+}
+
+void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
+                           const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
+                           std::vector<std::size_t>& offsets, std::vector<std::int64_t>& lists) const {
+  const std::size_t nlist = clusters_.size();
+  std::vector<float> scores(n * nprobe);
+  lists.resize(n * nprobe);
+  exact::search(centroids_, queries, n, nprobe, kt, threads, should_stop, lists.data(), scores.data());
+  offsets.assign(n + 1, 0);
+  for (std::size_t q = 0; q < n; ++q) offsets[q + 1] = offsets[q] + nprobe;
+
+  // Rare: the probed clusters hold fewer than k rows. Such queries take clusters further down their
+  // full centroid order until they have enough, so every query returns exactly min(k, rows) results.
+  std::vector<std::size_t> short_queries;
+  for (std::size_t q = 0; q < n; ++q) {
+    std::size_t have = 0;
+    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += clusters_[static_cast<std::size_t>(lists[i])].rows;
+    if (have < needed_rows) short_queries.push_back(q);
+  }
+  if (short_queries.empty()) return;
+  std::vector<std::vector<std::int64_t>> extended(n);
+  std::vector<std::int64_t> order(nlist);
+  std::vector<float> order_scores(nlist);
+  for (std::size_t q : short_queries) {
+    exact::search(centroids_, queries + q * dims_, 1, nlist, kt, 1, should_stop, order.data(), order_scores.data());
+    std::size_t have = 0;
+    for (std::size_t r = 0; r < nlist && (r < nprobe || have < needed_rows); ++r) {
+      extended[q].push_back(order[r]);
+      have += clusters_[static_cast<std::size_t>(order[r])].rows;
+    }
+  }
+  std::vector<std::int64_t> merged;
+  std::vector<std::size_t> merged_offsets(n + 1, 0);
+  for (std::size_t q = 0; q < n; ++q) {
+    if (!extended[q].empty()) merged.insert(merged.end(), extended[q].begin(), extended[q].end());
+    else merged.insert(merged.end(), lists.begin() + static_cast<std::ptrdiff_t>(offsets[q]),
+                       lists.begin() + static_cast<std::ptrdiff_t>(offsets[q + 1]));
+    merged_offsets[q + 1] = merged.size();
+  }
+  lists.swap(merged);
+  offsets.swap(merged_offsets);
+}
+
+SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
+                              const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
+                              std::int64_t* out_indices, float* out_scores) const {
+  SearchReport report;
+  const std::size_t nlist = clusters_.size();
+  const std::size_t kk = std::min(k, rows_);
+  nprobe = std::clamp<std::size_t>(nprobe, 1, nlist);
+
+  std::vector<std::size_t> offsets;
+  std::vector<std::int64_t> lists;
+  probe_lists(queries, n, nprobe, kk, kt, max_threads, should_stop, offsets, lists);
+
+  // Invert to cluster -> queries, so each probed cluster is loaded once and scored against every
+  // query that probes it.
+  std::vector<std::size_t> per_cluster(nlist + 1, 0);
+  for (std::int64_t c : lists) ++per_cluster[static_cast<std::size_t>(c) + 1];
+  std::partial_sum(per_cluster.begin(), per_cluster.end(), per_cluster.begin());
+  std::vector<std::size_t> cluster_queries(lists.size());
+  {
+    std::vector<std::size_t> fill(per_cluster.begin(), per_cluster.end() - 1);
+    for (std::size_t q = 0; q < n; ++q)
+      for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) cluster_queries[fill[static_cast<std::size_t>(lists[i])]++] = q;
+  }
+  std::vector<std::size_t> active;
+  std::size_t work = 0;
+  for (std::size_t c = 0; c < nlist; ++c) {
+    const std::size_t users = per_cluster[c + 1] - per_cluster[c];
+    if (users == 0 || clusters_[c].rows == 0) continue;
+    active.push_back(c);
+    work += users * clusters_[c].rows * dims_;
+    report.candidates += users * clusters_[c].rows;
+  }
+  report.probed = lists.size();
+  const std::size_t threads =
+      std::clamp<std::size_t>(work / kMinWorkPerThread, 1, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
+  report.threads = threads;
+
+  // One set of n heaps per participating thread (threads x n x kk entries), merged at the end.
+  std::vector<float> heap_scores(threads * n * kk);
+  std::vector<std::int64_t> heap_ids(threads * n * kk);
+  std::vector<topk::TopK> tops;
+  tops.reserve(threads * n);
+  for (std::size_t t = 0; t < threads; ++t)
+    for (std::size_t q = 0; q < n; ++q)
+      tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
+
+  const exact::Scanner scanner{data_, kt, exact::panel_blocks_for(dims_), ids_.data()};
+  auto task = [&](std::size_t a, core::TaskContext& ctx) {
+    const std::size_t c = active[a];
+    const std::size_t first = per_cluster[c];
+    const std::size_t users = per_cluster[c + 1] - first;
+    topk::TopK* mine = tops.data() + ctx.participant() * n;
+    // Gather this cluster's queries and their heaps side by side for the scanner.
+    std::vector<float> group(users * dims_);
+    std::vector<topk::TopK> local;
+    local.reserve(users);
+    for (std::size_t u = 0; u < users; ++u) {
+      const std::size_t q = cluster_queries[first + u];
+      std::copy(queries + q * dims_, queries + (q + 1) * dims_, group.begin() + static_cast<std::ptrdiff_t>(u * dims_));
+      local.push_back(mine[q]);
+    }
+    scanner.scan(clusters_[c], group.data(), users, local.data(), &ctx);
+    for (std::size_t u = 0; u < users; ++u) mine[cluster_queries[first + u]] = local[u];
+  };
+  core::parallel_for(active.size(), threads, should_stop, core::TaskFn(task));
+
+  for (std::size_t q = 0; q < n; ++q) {
+    topk::TopK out(out_scores + q * kk, out_indices + q * kk, kk);
+    for (std::size_t t = 0; t < threads; ++t) {
+      const topk::TopK& part = tops[t * n + q];
+      const float* ps = heap_scores.data() + (t * n + q) * kk;
+      const std::int64_t* pi = heap_ids.data() + (t * n + q) * kk;
+      for (std::size_t i = 0; i < part.size(); ++i) out.push(ps[i], pi[i]);
+    }
+    out.sort_descending();
+  }
+  return report;
+}
+
+}  // namespace nndex::ivf

@@ -1,0 +1,81 @@
+// Inverted-file index: rows grouped by their nearest spherical k-means centroid, each cluster stored
+// contiguously in the kernels' tiled layout (starting on a block boundary) with its original row ids,
+// so probing a cluster is one sequential fused scan and re-ranking is exact.
+//
+// Memory: the rows once (plus < 16 padding rows per cluster), 8 bytes of id per row, the centroids.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/tiled_matrix.hpp"
+#include "exact/scan.hpp"
+#include "kernels/kernels.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex::ivf {
+
+struct BuildParams {
+  std::size_t nlist = 0;   // 0: chosen from the row count
+  std::size_t nprobe = 0;  // 0: calibrated for `recall`
+  double recall = 0.95;
+  std::uint64_t seed = 0;
+  std::size_t threads = 1;
+};
+
+struct BuildReport {
+  std::size_t train_points = 0;
+  std::size_t iterations = 0;
+  std::size_t reseeded = 0;
+  double calibrated_recall = -1.0;  // measured recall@10 at the chosen nprobe (-1: not calibrated)
+  double seed_ms = 0, train_ms = 0, assign_ms = 0, layout_ms = 0, calibrate_ms = 0;
+};
+
+struct SearchReport {
+  std::size_t probed = 0;      // (query, cluster) pairs scanned
+  std::size_t candidates = 0;  // rows scored, over all queries
+  std::size_t threads = 1;
+};
+
+// nlist chosen for a row count when the user gives none.
+std::size_t default_nlist(std::size_t rows);
+
+class IvfIndex {
+ public:
+  // rows: n x dims prepared (validated, normalised) row-major floats.
+  IvfIndex(const float* rows, std::size_t n, std::size_t dims, const BuildParams& params,
+           const kernels::KernelTable& kt, const StopCheck& should_stop);
+
+  // queries: n x dims prepared floats. Writes n x min(k, rows) results, best first; every query gets
+  // exactly that many (clusters beyond nprobe are probed when the first ones hold too few rows).
+  SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
+                      const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
+                      std::int64_t* out_indices, float* out_scores) const;
+
+  std::size_t rows() const { return rows_; }
+  std::size_t nlist() const { return clusters_.size(); }
+  std::size_t nprobe() const { return nprobe_; }
+  std::size_t memory_bytes() const;
+  const BuildReport& report() const { return report_; }
+
+ private:
+  std::size_t calibrate(const float* rows, const std::vector<std::int64_t>& labels, double target,
+                        std::uint64_t seed, const kernels::KernelTable& kt, std::size_t threads,
+                        const StopCheck& should_stop);
+  // For each query, the clusters to scan, nearest first (CSR: offsets n + 1).
+  void probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
+                   const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
+                   std::vector<std::size_t>& offsets, std::vector<std::int64_t>& clusters) const;
+
+  std::size_t rows_ = 0;
+  std::size_t dims_ = 0;
+  core::TiledMatrix data_;
+  std::vector<std::int64_t> ids_;  // stored row -> original row; -1 on padding
+  std::vector<exact::Segment> clusters_;
+  core::TiledMatrix centroids_;
+  std::size_t nprobe_ = 1;
+  BuildReport report_;
+};
+
+}  // namespace nndex::ivf
