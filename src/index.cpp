@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "core/pack.hpp"
@@ -11,6 +13,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "exact/exact_search.hpp"
+#include "io/index_file.hpp"
 #include "ivf/ivf_index.hpp"
 #include "kernels/kernels.hpp"
 
@@ -122,6 +125,65 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
                   options.approx ? "exact (approx fallback: too few rows for IVF)" : "exact", elapsed_ms(start));
     }
   }
+}
+
+Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+namespace {
+
+io::IndexContents contents_of(const Index& index, const core::TiledMatrix& matrix, const ivf::IvfIndex* ivf) {
+  io::IndexContents c;
+  c.rows = index.rows();
+  c.dims = index.dims();
+  c.normalized = index.normalized();
+  c.approx = index.approx();
+  c.matrix = &matrix;
+  c.ivf = ivf != nullptr ? &ivf->parts() : nullptr;
+  return c;
+}
+
+}  // namespace
+
+void Index::save(const std::string& path) const {
+  io::save_file(path, contents_of(*this, impl_->matrix, impl_->ivf.get()));
+}
+
+std::vector<std::byte> Index::to_bytes() const {
+  return io::to_bytes(contents_of(*this, impl_->matrix, impl_->ivf.get()));
+}
+
+Index Index::from_file_view(const std::string& name, std::span<const std::byte> bytes,
+                            std::shared_ptr<const void> owner, const LoadOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
+  io::LoadedIndex loaded = io::read_index(name, bytes, std::move(owner));
+  auto impl = std::make_unique<Impl>();
+  impl->rows = loaded.rows;
+  impl->dims = loaded.dims;
+  impl->normalized = loaded.normalized;
+  impl->approx = loaded.approx;
+  impl->threads = resolve_threads(options.threads);
+  impl->kernels = &kernels::active();
+  impl->matrix = std::move(loaded.matrix);
+  if (loaded.ivf) impl->ivf = std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf));
+  if (core::verbose())
+    core::trace("[nndex] load %s rows=%zu dims=%zu path=%s time=%.3fms", name.c_str(), impl->rows, impl->dims,
+                impl->ivf ? "ivf" : "exact", elapsed_ms(start));
+  return Index(std::move(impl));
+}
+
+Index Index::load(const std::string& path, const LoadOptions& options) {
+  io::FileBytes file = io::open_file(path, options.mmap);
+  return from_file_view(path, file.bytes, std::move(file.owner), options);
+}
+
+Index Index::from_bytes(std::span<const std::byte> bytes, const LoadOptions& options) {
+  // Copied into an aligned buffer: the caller's bytes need not outlive the index, nor be aligned.
+  constexpr std::size_t kAlign = 4096;
+  void* p = std::aligned_alloc(kAlign, (bytes.size() + kAlign) / kAlign * kAlign);
+  if (p == nullptr) throw std::bad_alloc();
+  std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+  if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
+  return from_file_view("<bytes>", {static_cast<const std::byte*>(p), bytes.size()}, std::move(owner), options);
 }
 
 Index::Index(Index&&) noexcept = default;

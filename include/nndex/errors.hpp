@@ -51,6 +51,25 @@ class ZeroNorm : public InvalidArgument {
   std::size_t row_;
 };
 
+// An index file that is not a valid nndex index (wrong magic, truncated, newer format, corrupt).
+class FileFormatError : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
+};
+
+// The operating system refused a file operation (missing file, permission, disk full).
+class IoError : public Error {
+ public:
+  IoError(const std::string& message, int error_code, std::string path)
+      : Error(message), error_code_(error_code), path_(std::move(path)) {}
+  int error_code() const noexcept { return error_code_; }  // errno
+  const std::string& path() const noexcept { return path_; }
+
+ private:
+  int error_code_;
+  std::string path_;
+};
+
 // The caller's stop check returned true; the call was abandoned and the index is unchanged.
 class Interrupted : public Error {
  public:

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -46,6 +47,16 @@ class Index {
   std::string_view isa() const noexcept;  // kernel level in use: "avx512", "avx2", "neon" or "scalar"
   std::size_t memory_bytes() const noexcept;  // bytes held by the index's own storage
 
+  // Writes the index to one file (format: docs/index-format.md). Atomic: the file appears complete
+  // under `path` or not at all.
+  void save(const std::string& path) const;
+  // Reads an index written by save(); rebuilds nothing. Throws FileFormatError for a bad file and
+  // IoError when the file cannot be read.
+  static Index load(const std::string& path, const LoadOptions& options = {});
+  // The same format in memory (used for pickling).
+  std::vector<std::byte> to_bytes() const;
+  static Index from_bytes(std::span<const std::byte> bytes, const LoadOptions& options = {});
+
   bool approx() const noexcept;        // as requested in IndexOptions
   bool uses_ivf() const noexcept;      // false when approx fell back to exact search (small matrix)
   std::size_t nlist() const noexcept;  // clusters in force (1 when searching exactly)
@@ -53,6 +64,9 @@ class Index {
 
  private:
   struct Impl;
+  explicit Index(std::unique_ptr<Impl> impl);
+  static Index from_file_view(const std::string& name, std::span<const std::byte> bytes,
+                              std::shared_ptr<const void> owner, const LoadOptions& options);
   std::unique_ptr<Impl> impl_;
 };
 

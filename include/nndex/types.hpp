@@ -48,6 +48,13 @@ struct IndexOptions {
   std::uint64_t seed = 0x6e6e646578ULL;  // k-means sampling and seeding; same seed, same index
 };
 
+struct LoadOptions {
+  // true: map the file and search straight from the page cache (processes share the pages);
+  // false: read it into memory.
+  bool mmap = true;
+  std::size_t threads = 0;  // as IndexOptions::threads
+};
+
 // Per-call settings, so one index can serve many threads with different needs.
 struct SearchParams {
   StopCheck should_stop;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+import os
 from typing import Any
 
 import numpy as np
@@ -156,6 +157,41 @@ class NNdex:
         if q.ndim == 1:
             return self._index.search(np.ascontiguousarray(q, dtype=np.float32), k, nprobe_value)
         return self._index.search_batch(q, k, nprobe_value)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the index to one file (format: docs/index-format.md), atomically.
+
+        The file holds the stored (normalised) matrix, the options and any IVF structure, so
+        :meth:`load` rebuilds nothing.
+        """
+        self._index.save(os.fspath(path))
+
+    @classmethod
+    def load(
+        cls, path: str | os.PathLike[str], mmap: bool = True, *, threads: int | None = None, enable_cache: bool = True
+    ) -> NNdex:
+        """Reads an index written by :meth:`save`.
+
+        With ``mmap=True`` the file is mapped read-only and searched in place: loading is nearly
+        instant and processes that load the same file share its pages. A missing file raises
+        ``FileNotFoundError``; a file that is not a valid index raises ``ValueError``.
+        """
+        threads_value = 0 if threads is None else _positive_int(threads, "threads")
+        return cls._wrap(_nndex.Index.load(os.fspath(path), bool(mmap), threads_value), enable_cache)
+
+    @classmethod
+    def _wrap(cls, native: Any, enable_cache: bool) -> NNdex:
+        self = cls.__new__(cls)
+        self._index = native
+        self._enable_cache = bool(enable_cache)
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"index": self._index.to_bytes(), "enable_cache": self._enable_cache}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._index = _nndex.Index.from_bytes(state["index"], 0)
+        self._enable_cache = state["enable_cache"]
 
     @property
     def rows(self) -> int:

@@ -7,7 +7,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <thread>
+#include <vector>
 
 #include "nndex/nndex.hpp"
 
@@ -73,6 +75,12 @@ NB_MODULE(_nndex, m) {
       std::rethrow_exception(p);
     } catch (const nndex::Interrupted&) {
       if (!PyErr_Occurred()) PyErr_SetNone(PyExc_KeyboardInterrupt);
+    } catch (const nndex::IoError& e) {
+      // OSError(errno, message, filename): FileNotFoundError, PermissionError, ... as Python raises them.
+      nb::object error = nb::steal(PyObject_CallFunction(PyExc_OSError, "isO", e.error_code(), e.what(),
+                                                         nb::str(e.path().c_str()).ptr()));
+      if (!error.is_valid()) return;  // constructing the exception failed; that error stands
+      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error.ptr())), error.ptr());
     } catch (const nndex::Error& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }
@@ -114,6 +122,37 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("normalized", &nndex::Index::normalized)
       .def_prop_ro("threads", &nndex::Index::threads)
       .def_prop_ro("isa", [](const nndex::Index& i) { return std::string(i.isa()); })
+      .def(
+          "save",
+          [](const nndex::Index& self, const std::string& path) {
+            nb::gil_scoped_release nogil;
+            self.save(path);
+          },
+          "path"_a)
+      .def_static(
+          "load",
+          [](const std::string& path, bool mmap, std::size_t threads) {
+            nb::gil_scoped_release nogil;
+            return nndex::Index::load(path, nndex::LoadOptions{mmap, threads});
+          },
+          "path"_a, "mmap"_a, "threads"_a)
+      .def("to_bytes",
+           [](const nndex::Index& self) {
+             std::vector<std::byte> bytes;
+             {
+               nb::gil_scoped_release nogil;
+               bytes = self.to_bytes();
+             }
+             return nb::bytes(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+           })
+      .def_static(
+          "from_bytes",
+          [](nb::bytes data, std::size_t threads) {
+            const std::span<const std::byte> view(reinterpret_cast<const std::byte*>(data.c_str()), data.size());
+            nb::gil_scoped_release nogil;
+            return nndex::Index::from_bytes(view, nndex::LoadOptions{false, threads});
+          },
+          "data"_a, "threads"_a)
       .def_prop_ro("memory_bytes", &nndex::Index::memory_bytes)
       .def_prop_ro("approx", &nndex::Index::approx)
       .def_prop_ro("uses_ivf", &nndex::Index::uses_ivf)

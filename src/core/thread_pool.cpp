@@ -73,9 +73,13 @@ class CallerContext final : public TaskContext {
   }
   void poll() {
     last_poll_ = Clock::now();
-    if (stop_()) {
-      interrupted_ = true;
-      job_.cancelled.store(true, std::memory_order_relaxed);
+    try {
+      if (stop_()) {
+        interrupted_ = true;
+        job_.cancelled.store(true, std::memory_order_relaxed);
+      }
+    } catch (...) {
+      job_.fail(std::current_exception());  // helpers still hold the job: never unwind past them
     }
   }
   std::size_t participant() const override { return 0; }

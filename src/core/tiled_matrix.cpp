@@ -15,7 +15,9 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 }  // namespace
 
-void TiledMatrix::Free::operator()(float* p) const { std::free(p); }
+std::size_t TiledMatrix::bytes_for(std::size_t rows, std::size_t dims) {
+  return (rows + kernels::kBlockRows - 1) / kernels::kBlockRows * kernels::kBlockRows * dims * sizeof(float);
+}
 
 TiledMatrix::TiledMatrix(std::size_t rows, std::size_t dims)
     : rows_(rows), dims_(dims), blocks_((rows + kernels::kBlockRows - 1) / kernels::kBlockRows) {
@@ -29,7 +31,16 @@ TiledMatrix::TiledMatrix(std::size_t rows, std::size_t dims)
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (align == kHugePage) madvise(p, size, MADV_HUGEPAGE);
 #endif
-  data_.reset(static_cast<float*>(p));
+  data_ = static_cast<float*>(p);
+  owner_ = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
 }
+
+TiledMatrix::TiledMatrix(std::size_t rows, std::size_t dims, const float* data, std::shared_ptr<const void> owner)
+    : rows_(rows),
+      dims_(dims),
+      blocks_((rows + kernels::kBlockRows - 1) / kernels::kBlockRows),
+      borrowed_(true),
+      data_(const_cast<float*>(data)),  // never written through: borrowed storage is only searched
+      owner_(std::move(owner)) {}
 
 }  // namespace nndex::core

@@ -62,7 +62,9 @@ std::size_t default_nlist(std::size_t rows) {
 
 IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const BuildParams& params,
                    const kernels::KernelTable& kt, const StopCheck& should_stop)
-    : rows_(n), dims_(dims) {
+{
+  p_.rows = n;
+  p_.dims = dims;
   const std::size_t nlist = params.nlist == 0 ? default_nlist(n) : params.nlist;
   if (nlist > n)
     throw InvalidArgument("nlist (" + std::to_string(nlist) + ") must not exceed the number of rows (" +
@@ -83,74 +85,75 @@ IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const Bui
   report_.reseeded = km.reseeded;
   report_.seed_ms = km.seed_ms;
   report_.train_ms = ms_since(mark) - km.seed_ms;
-  centroids_ = core::tile_rows(km.centroids.data(), nlist, dims);
+  p_.centroids = core::tile_rows(km.centroids.data(), nlist, dims);
 
   // 2. Assign every row (a batch top-1 search over the centroids).
   std::vector<std::int64_t> labels(n);
   {
     std::vector<float> unused(n);
-    assign_nearest(centroids_, rows, n, kt, params.threads, should_stop, labels.data(), unused.data());
+    assign_nearest(p_.centroids, rows, n, kt, params.threads, should_stop, labels.data(), unused.data());
   }
   report_.assign_ms = ms_since(mark);
 
   // 3. Lay the clusters out one after another, each on a block boundary.
   std::vector<std::size_t> counts(nlist, 0);
   for (std::int64_t label : labels) ++counts[static_cast<std::size_t>(label)];
-  clusters_.resize(nlist);
+  p_.clusters.resize(nlist);
   std::size_t block = 0;
   for (std::size_t c = 0; c < nlist; ++c) {
     const std::size_t blocks = (counts[c] + kBlockRows - 1) / kBlockRows;
-    clusters_[c] = {block, block + blocks, counts[c]};
+    p_.clusters[c] = {block, block + blocks, counts[c]};
     block += blocks;
   }
-  data_ = core::TiledMatrix(block * kBlockRows, dims);
-  ids_.assign(block * kBlockRows, -1);
+  p_.data = core::TiledMatrix(block * kBlockRows, dims);
+  std::vector<std::int64_t> ids(block * kBlockRows, -1);
   {
     std::vector<std::size_t> fill(nlist);
-    for (std::size_t c = 0; c < nlist; ++c) fill[c] = clusters_[c].block_begin * kBlockRows;
-    for (std::size_t r = 0; r < n; ++r) ids_[fill[static_cast<std::size_t>(labels[r])]++] = static_cast<std::int64_t>(r);
+    for (std::size_t c = 0; c < nlist; ++c) fill[c] = p_.clusters[c].block_begin * kBlockRows;
+    for (std::size_t r = 0; r < n; ++r) ids[fill[static_cast<std::size_t>(labels[r])]++] = static_cast<std::int64_t>(r);
   }
   auto write = [&](std::size_t b, core::TaskContext&) {
     std::vector<float> scratch(kBlockRows * dims);
     std::size_t count = 0;
     for (std::size_t r = 0; r < kBlockRows; ++r) {
-      const std::int64_t id = ids_[b * kBlockRows + r];
+      const std::int64_t id = ids[b * kBlockRows + r];
       if (id < 0) break;
       std::copy(rows + static_cast<std::size_t>(id) * dims, rows + (static_cast<std::size_t>(id) + 1) * dims,
                 scratch.begin() + static_cast<std::ptrdiff_t>(r * dims));
       ++count;
     }
-    core::write_block(scratch.data(), count, dims, data_.block(b));
+    core::write_block(scratch.data(), count, dims, p_.data.block(b));
   };
   core::parallel_for(block, params.threads, should_stop, core::TaskFn(write));
+  p_.ids = core::Array<std::int64_t>(std::move(ids));
   report_.layout_ms = ms_since(mark);
 
   // 4. nprobe: as given, or the smallest that reaches the recall target on held-out rows.
   if (params.nprobe != 0) {
-    nprobe_ = std::min(params.nprobe, nlist);
+    p_.nprobe = std::min(params.nprobe, nlist);
   } else {
-    nprobe_ = calibrate(rows, labels, params.recall, rng(), kt, params.threads, should_stop);
+    p_.nprobe = calibrate(rows, labels, params.recall, rng(), kt, params.threads, should_stop);
   }
   report_.calibrate_ms = ms_since(mark);
 }
 
 std::size_t IvfIndex::memory_bytes() const {
-  return data_.bytes() + ids_.size() * sizeof(std::int64_t) + centroids_.bytes() +
-         clusters_.size() * sizeof(exact::Segment);
+  return p_.data.bytes() + p_.ids.size() * sizeof(std::int64_t) + p_.centroids.bytes() +
+         p_.clusters.size() * sizeof(exact::Segment);
 }
 
 std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels, double target,
                                 std::uint64_t seed, const kernels::KernelTable& kt, std::size_t threads,
                                 const StopCheck& should_stop) {
-  const std::size_t nlist = clusters_.size();
-  if (nlist <= 1 || rows_ <= kCalibrationK + 1) return nlist;
+  const std::size_t nlist = p_.clusters.size();
+  if (nlist <= 1 || p_.rows <= kCalibrationK + 1) return nlist;
   std::mt19937_64 rng(seed);
-  const std::vector<std::size_t> picked = sample_rows(rows_, kCalibrationQueries, rng);
-  const std::vector<float> queries = gather(rows, dims_, picked);
+  const std::vector<std::size_t> picked = sample_rows(p_.rows, kCalibrationQueries, rng);
+  const std::vector<float> queries = gather(rows, p_.dims, picked);
   const std::size_t nq = picked.size();
 
   // Exact neighbours (a full probe is an exact search), the query row itself left out.
-  const std::size_t kk = std::min(kCalibrationK + 1, rows_);
+  const std::size_t kk = std::min(kCalibrationK + 1, p_.rows);
   std::vector<std::int64_t> truth(nq * kk);
   std::vector<float> truth_scores(nq * kk);
   search(queries.data(), nq, kk, nlist, kt, threads, should_stop, truth.data(), truth_scores.data());
@@ -165,7 +168,7 @@ std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_
   std::vector<std::size_t> rank(nlist);
   for (std::size_t q0 = 0; q0 < nq; q0 += kChunk) {
     const std::size_t m = std::min(kChunk, nq - q0);
-    exact::search(centroids_, queries.data() + q0 * dims_, m, nlist, kt, threads, should_stop, order.data(),
+    exact::search(p_.centroids, queries.data() + q0 * p_.dims, m, nlist, kt, threads, should_stop, order.data(),
                   order_scores.data());
     for (std::size_t q = 0; q < m; ++q) {
       for (std::size_t r = 0; r < nlist; ++r) rank[static_cast<std::size_t>(order[q * nlist + r])] = r;
@@ -194,10 +197,10 @@ std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_
 void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
                            const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
                            std::vector<std::size_t>& offsets, std::vector<std::int64_t>& lists) const {
-  const std::size_t nlist = clusters_.size();
+  const std::size_t nlist = p_.clusters.size();
   std::vector<float> scores(n * nprobe);
   lists.resize(n * nprobe);
-  exact::search(centroids_, queries, n, nprobe, kt, threads, should_stop, lists.data(), scores.data());
+  exact::search(p_.centroids, queries, n, nprobe, kt, threads, should_stop, lists.data(), scores.data());
   offsets.assign(n + 1, 0);
   for (std::size_t q = 0; q < n; ++q) offsets[q + 1] = offsets[q] + nprobe;
 
@@ -206,7 +209,7 @@ void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t npro
   std::vector<std::size_t> short_queries;
   for (std::size_t q = 0; q < n; ++q) {
     std::size_t have = 0;
-    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += clusters_[static_cast<std::size_t>(lists[i])].rows;
+    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += p_.clusters[static_cast<std::size_t>(lists[i])].rows;
     if (have < needed_rows) short_queries.push_back(q);
   }
   if (short_queries.empty()) return;
@@ -214,11 +217,11 @@ void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t npro
   std::vector<std::int64_t> order(nlist);
   std::vector<float> order_scores(nlist);
   for (std::size_t q : short_queries) {
-    exact::search(centroids_, queries + q * dims_, 1, nlist, kt, 1, should_stop, order.data(), order_scores.data());
+    exact::search(p_.centroids, queries + q * p_.dims, 1, nlist, kt, 1, should_stop, order.data(), order_scores.data());
     std::size_t have = 0;
     for (std::size_t r = 0; r < nlist && (r < nprobe || have < needed_rows); ++r) {
       extended[q].push_back(order[r]);
-      have += clusters_[static_cast<std::size_t>(order[r])].rows;
+      have += p_.clusters[static_cast<std::size_t>(order[r])].rows;
     }
   }
   std::vector<std::int64_t> merged;
@@ -237,8 +240,8 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
                               const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
                               std::int64_t* out_indices, float* out_scores) const {
   SearchReport report;
-  const std::size_t nlist = clusters_.size();
-  const std::size_t kk = std::min(k, rows_);
+  const std::size_t nlist = p_.clusters.size();
+  const std::size_t kk = std::min(k, p_.rows);
   nprobe = std::clamp<std::size_t>(nprobe, 1, nlist);
 
   std::vector<std::size_t> offsets;
@@ -260,10 +263,10 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   std::size_t work = 0;
   for (std::size_t c = 0; c < nlist; ++c) {
     const std::size_t users = per_cluster[c + 1] - per_cluster[c];
-    if (users == 0 || clusters_[c].rows == 0) continue;
+    if (users == 0 || p_.clusters[c].rows == 0) continue;
     active.push_back(c);
-    work += users * clusters_[c].rows * dims_;
-    report.candidates += users * clusters_[c].rows;
+    work += users * p_.clusters[c].rows * p_.dims;
+    report.candidates += users * p_.clusters[c].rows;
   }
   report.probed = lists.size();
   const std::size_t threads =
@@ -279,22 +282,22 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
     for (std::size_t q = 0; q < n; ++q)
       tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
 
-  const exact::Scanner scanner{data_, kt, exact::panel_blocks_for(dims_), ids_.data()};
+  const exact::Scanner scanner{p_.data, kt, exact::panel_blocks_for(p_.dims), p_.ids.data()};
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
     const std::size_t c = active[a];
     const std::size_t first = per_cluster[c];
     const std::size_t users = per_cluster[c + 1] - first;
     topk::TopK* mine = tops.data() + ctx.participant() * n;
     // Gather this cluster's queries and their heaps side by side for the scanner.
-    std::vector<float> group(users * dims_);
+    std::vector<float> group(users * p_.dims);
     std::vector<topk::TopK> local;
     local.reserve(users);
     for (std::size_t u = 0; u < users; ++u) {
       const std::size_t q = cluster_queries[first + u];
-      std::copy(queries + q * dims_, queries + (q + 1) * dims_, group.begin() + static_cast<std::ptrdiff_t>(u * dims_));
+      std::copy(queries + q * p_.dims, queries + (q + 1) * p_.dims, group.begin() + static_cast<std::ptrdiff_t>(u * p_.dims));
       local.push_back(mine[q]);
     }
-    scanner.scan(clusters_[c], group.data(), users, local.data(), &ctx);
+    scanner.scan(p_.clusters[c], group.data(), users, local.data(), &ctx);
     for (std::size_t u = 0; u < users; ++u) mine[cluster_queries[first + u]] = local[u];
   };
   core::parallel_for(active.size(), threads, should_stop, core::TaskFn(task));

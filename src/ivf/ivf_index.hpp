@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/array.hpp"
 #include "core/tiled_matrix.hpp"
 #include "exact/scan.hpp"
 #include "kernels/kernels.hpp"
@@ -43,6 +44,19 @@ std::size_t default_nlist(std::size_t rows);
 
 class IvfIndex {
  public:
+  // Everything an IVF index is made of; what the index file stores.
+  struct Parts {
+    std::size_t rows = 0;
+    std::size_t dims = 0;
+    core::TiledMatrix data;              // clusters one after another, each from a block boundary
+    core::Array<std::int64_t> ids;       // stored row -> original row; -1 on padding
+    std::vector<exact::Segment> clusters;
+    core::TiledMatrix centroids;
+    std::size_t nprobe = 1;
+  };
+  explicit IvfIndex(Parts parts) : p_(std::move(parts)) {}
+  const Parts& parts() const { return p_; }
+
   // rows: n x dims prepared (validated, normalised) row-major floats.
   IvfIndex(const float* rows, std::size_t n, std::size_t dims, const BuildParams& params,
            const kernels::KernelTable& kt, const StopCheck& should_stop);
@@ -53,9 +67,9 @@ class IvfIndex {
                       const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
                       std::int64_t* out_indices, float* out_scores) const;
 
-  std::size_t rows() const { return rows_; }
-  std::size_t nlist() const { return clusters_.size(); }
-  std::size_t nprobe() const { return nprobe_; }
+  std::size_t rows() const { return p_.rows; }
+  std::size_t nlist() const { return p_.clusters.size(); }
+  std::size_t nprobe() const { return p_.nprobe; }
   std::size_t memory_bytes() const;
   const BuildReport& report() const { return report_; }
 
@@ -68,13 +82,7 @@ class IvfIndex {
                    const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
                    std::vector<std::size_t>& offsets, std::vector<std::int64_t>& clusters) const;
 
-  std::size_t rows_ = 0;
-  std::size_t dims_ = 0;
-  core::TiledMatrix data_;
-  std::vector<std::int64_t> ids_;  // stored row -> original row; -1 on padding
-  std::vector<exact::Segment> clusters_;
-  core::TiledMatrix centroids_;
-  std::size_t nprobe_ = 1;
+  Parts p_;
   BuildReport report_;
 };
 

@@ -1,0 +1,334 @@
+#include "io/index_file.hpp"
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nndex/errors.hpp"
+
+namespace nndex::io {
+namespace {
+
+static_assert(std::endian::native == std::endian::little, "the index format is little-endian");
+
+constexpr char kMagic[8] = {'N', 'N', 'D', 'E', 'X', 'I', 'D', 'X'};
+constexpr std::size_t kAlign = 4096;  // sections start on page boundaries: mappable, 64-byte aligned
+constexpr std::size_t kFixedHeader = 64;
+constexpr std::size_t kSectionEntry = 32;
+constexpr std::size_t kMaxSections = 8;
+
+constexpr std::uint32_t kNormalized = 1, kApprox = 2, kIvf = 4;  // header flags
+enum SectionKind : std::uint32_t { kTiles = 1, kIds = 2, kClusters = 3, kCentroids = 4 };
+
+struct FixedHeader {
+  char magic[8];
+  std::uint32_t version;
+  std::uint32_t header_bytes;  // fixed header + section table (the header checksum follows)
+  std::uint32_t flags;
+  std::uint32_t block_rows;
+  std::uint64_t rows;
+  std::uint64_t dims;
+  std::uint64_t nlist;
+  std::uint64_t nprobe;
+  std::uint64_t sections;
+};
+static_assert(sizeof(FixedHeader) == kFixedHeader);
+
+struct SectionEntry {
+  std::uint32_t kind;
+  std::uint32_t element_bytes;
+  std::uint64_t offset;
+  std::uint64_t bytes;
+  std::uint64_t checksum;  // XXH3-64 of the section's bytes
+};
+static_assert(sizeof(SectionEntry) == kSectionEntry);
+
+struct Section {
+  SectionKind kind;
+  std::uint32_t element_bytes;
+  const void* data;
+  std::size_t bytes;
+};
+
+std::size_t align_up(std::size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
+
+// Lays out header and sections; `emit(offset, data, bytes)` writes each piece.
+template <class Emit>
+std::size_t serialise(const IndexContents& c, Emit&& emit) {
+  std::vector<Section> sections;
+  std::vector<std::uint64_t> cluster_words;
+  FixedHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof kMagic);
+  h.version = kFormatVersion;
+  h.flags = (c.normalized ? kNormalized : 0) | (c.approx ? kApprox : 0) | (c.ivf ? kIvf : 0);
+  h.block_rows = static_cast<std::uint32_t>(kernels::kBlockRows);
+  h.rows = c.rows;
+  h.dims = c.dims;
+  if (c.ivf != nullptr) {
+    const auto& p = *c.ivf;
+    for (const auto& s : p.clusters) cluster_words.insert(cluster_words.end(), {s.block_begin, s.block_end, s.rows});
+    h.nlist = p.clusters.size();
+    h.nprobe = p.nprobe;
+    sections.push_back({kTiles, 4, p.data.data(), p.data.bytes()});
+    sections.push_back({kIds, 8, p.ids.data(), p.ids.size() * sizeof(std::int64_t)});
+    sections.push_back({kClusters, 8, cluster_words.data(), cluster_words.size() * sizeof(std::uint64_t)});
+    sections.push_back({kCentroids, 4, p.centroids.data(), p.centroids.bytes()});
+  } else {
+    sections.push_back({kTiles, 4, c.matrix->data(), c.matrix->bytes()});
+  }
+  h.sections = sections.size();
+  h.header_bytes = static_cast<std::uint32_t>(kFixedHeader + kSectionEntry * sections.size());
+
+  std::vector<SectionEntry> table;
+  std::size_t offset = align_up(h.header_bytes + sizeof(std::uint64_t));
+  for (const auto& s : sections) {
+    table.push_back({s.kind, s.element_bytes, offset, s.bytes, XXH3_64bits(s.data, s.bytes)});
+    offset = align_up(offset + s.bytes);
+  }
+  std::vector<std::byte> header(h.header_bytes + sizeof(std::uint64_t));
+  std::memcpy(header.data(), &h, sizeof h);
+  std::memcpy(header.data() + kFixedHeader, table.data(), table.size() * kSectionEntry);
+  const std::uint64_t header_sum = XXH3_64bits(header.data(), h.header_bytes);
+  std::memcpy(header.data() + h.header_bytes, &header_sum, sizeof header_sum);
+
+  emit(0, header.data(), header.size());
+  for (std::size_t i = 0; i < sections.size(); ++i) emit(table[i].offset, sections[i].data, sections[i].bytes);
+  return offset;  // total size, padded to the alignment
+}
+
+[[noreturn]] void io_fail(const std::string& what, const std::string& path, int err) {
+  throw IoError("nndex: cannot " + what + " '" + path + "': " + std::strerror(err), err, path);
+}
+
+class FileWriter {
+ public:
+  FileWriter(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) {
+    if (fd_ < 0) io_fail("create", path, errno);
+  }
+  ~FileWriter() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void write_at(std::size_t offset, const void* data, std::size_t bytes) {
+    const auto* p = static_cast<const char*>(data);
+    while (bytes > 0) {
+      const ssize_t n = ::pwrite(fd_, p, std::min<std::size_t>(bytes, std::size_t{1} << 30), static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        io_fail("write", path_, errno);
+      }
+      p += n;
+      offset += static_cast<std::size_t>(n);
+      bytes -= static_cast<std::size_t>(n);
+    }
+  }
+  void finish(std::size_t total) {
+    if (::ftruncate(fd_, static_cast<off_t>(total)) != 0) io_fail("write", path_, errno);
+    if (::fsync(fd_) != 0) io_fail("flush", path_, errno);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) io_fail("close", path_, errno);
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
+[[noreturn]] void bad(const std::string& name, const std::string& problem) {
+  throw FileFormatError("nndex index file '" + name + "': " + problem);
+}
+
+template <class T>
+const T* section_data(const std::string& name, std::span<const std::byte> bytes, const SectionEntry& e,
+                      std::size_t expected_bytes, const char* what) {
+  if (e.bytes != expected_bytes)
+    bad(name, std::string(what) + " section holds " + std::to_string(e.bytes) + " bytes, expected " +
+                  std::to_string(expected_bytes));
+  if (e.offset % kAlign != 0 || e.offset > bytes.size() || e.bytes > bytes.size() - e.offset)
+    bad(name, std::string(what) + " section lies outside the file (truncated?)");
+  if (XXH3_64bits(bytes.data() + e.offset, e.bytes) != e.checksum)
+    bad(name, std::string("checksum mismatch in the ") + what + " section (the file is corrupt)");
+  return reinterpret_cast<const T*>(bytes.data() + e.offset);
+}
+
+// a * b, or nullopt on overflow.
+std::optional<std::size_t> mul(std::size_t a, std::size_t b) {
+  if (a != 0 && b > std::numeric_limits<std::size_t>::max() / a) return std::nullopt;
+  return a * b;
+}
+
+}  // namespace
+
+void save_file(const std::string& path, const IndexContents& contents) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path tmp = target.parent_path() /
+                       ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  try {
+    FileWriter out(tmp.string());
+    const std::size_t total =
+        serialise(contents, [&](std::size_t off, const void* data, std::size_t n) { out.write_at(off, data, n); });
+    out.finish(total);
+    if (::rename(tmp.c_str(), target.c_str()) != 0) io_fail("rename into place", path, errno);
+  } catch (...) {
+    ::unlink(tmp.c_str());
+    throw;
+  }
+}
+
+std::vector<std::byte> to_bytes(const IndexContents& contents) {
+  std::vector<std::byte> out;
+  serialise(contents, [&](std::size_t off, const void* data, std::size_t n) {
+    if (out.size() < off + n) out.resize(align_up(off + n));
+    std::memcpy(out.data() + off, data, n);
+  });
+  return out;
+}
+
+FileBytes open_file(const std::string& path, bool use_mmap) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io_fail("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    io_fail("stat", path, err);
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    io_fail("open", path, EISDIR);
+  }
+  const auto size = static_cast<std::size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    return {{}, nullptr};
+  }
+  if (use_mmap) {
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    const int err = errno;
+    ::close(fd);
+    if (p == MAP_FAILED) io_fail("map", path, err);
+    auto owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
+    return {{static_cast<const std::byte*>(p), size}, owner};
+  }
+  void* p = std::aligned_alloc(kAlign, align_up(size));
+  if (p == nullptr) {
+    ::close(fd);
+    throw std::bad_alloc();
+  }
+  auto owner = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, static_cast<char*>(p) + done, size - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = n < 0 ? errno : EIO;
+      ::close(fd);
+      io_fail("read", path, err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  return {{static_cast<const std::byte*>(p), size}, owner};
+}
+
+LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner) {
+  if (bytes.size() < kFixedHeader + sizeof(std::uint64_t))
+    bad(name, "too short to be an index (" + std::to_string(bytes.size()) + " bytes)");
+  if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) bad(name, "not an nndex index (wrong magic bytes)");
+  FixedHeader h;
+  std::memcpy(&h, bytes.data(), sizeof h);
+  if (h.version > kFormatVersion)
+    bad(name, "written in format version " + std::to_string(h.version) + " by a newer nndex; this build reads " +
+                  "version " + std::to_string(kFormatVersion) + " (upgrade nndex)");
+  if (h.version == 0) bad(name, "format version 0 is invalid");
+  if (h.sections == 0 || h.sections > kMaxSections || h.header_bytes != kFixedHeader + kSectionEntry * h.sections)
+    bad(name, "the header's section table is malformed");
+  if (bytes.size() < h.header_bytes + sizeof(std::uint64_t)) bad(name, "truncated header");
+  std::uint64_t header_sum;
+  std::memcpy(&header_sum, bytes.data() + h.header_bytes, sizeof header_sum);
+  if (XXH3_64bits(bytes.data(), h.header_bytes) != header_sum) bad(name, "header checksum mismatch (the file is corrupt)");
+  if (h.block_rows != kernels::kBlockRows)
+    bad(name, "block size " + std::to_string(h.block_rows) + " is not supported (expected 16)");
+  if (h.rows == 0 || h.dims == 0) bad(name, "empty index (rows or dims is 0)");
+  std::vector<SectionEntry> table(h.sections);
+  std::memcpy(table.data(), bytes.data() + kFixedHeader, h.sections * kSectionEntry);
+  auto find = [&](SectionKind kind, const char* what) -> const SectionEntry& {
+    for (const auto& e : table)
+      if (e.kind == kind) return e;
+    bad(name, std::string("missing ") + what + " section");
+  };
+
+  LoadedIndex out;
+  out.rows = h.rows;
+  out.dims = h.dims;
+  out.normalized = (h.flags & kNormalized) != 0;
+  out.approx = (h.flags & kApprox) != 0;
+  if ((h.flags & ~std::uint32_t{kNormalized | kApprox | kIvf}) != 0) bad(name, "unknown flags in header");
+
+  // Sizes are checked against the file before anything is allocated or read.
+  if (!(h.flags & kIvf)) {
+    const auto floats = mul(h.rows + (kernels::kBlockRows - 1), h.dims);
+    if (!floats || h.rows > bytes.size() || h.dims > bytes.size()) bad(name, "absurd shape " + std::to_string(h.rows) + " x " + std::to_string(h.dims) + " for a file of " + std::to_string(bytes.size()) + " bytes");
+    const std::size_t expect = core::TiledMatrix::bytes_for(h.rows, h.dims);
+    const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), expect, "tiles");
+    out.matrix = core::TiledMatrix(h.rows, h.dims, tiles, owner);
+    return out;
+  }
+
+  const std::size_t nlist = h.nlist;
+  if (nlist == 0 || nlist > h.rows) bad(name, "invalid nlist " + std::to_string(nlist));
+  if (h.nprobe == 0 || h.nprobe > nlist) bad(name, "invalid nprobe " + std::to_string(h.nprobe));
+  if (h.rows > bytes.size() || h.dims > bytes.size() || nlist > bytes.size())
+    bad(name, "absurd shape " + std::to_string(h.rows) + " x " + std::to_string(h.dims) + " for a file of " +
+                  std::to_string(bytes.size()) + " bytes");
+  const SectionEntry& cl = find(kClusters, "clusters");
+  const auto* words = section_data<std::uint64_t>(name, bytes, cl, nlist * 3 * sizeof(std::uint64_t), "clusters");
+  ivf::IvfIndex::Parts p;
+  p.rows = h.rows;
+  p.dims = h.dims;
+  p.nprobe = h.nprobe;
+  std::size_t block = 0, total_rows = 0;
+  for (std::size_t c = 0; c < nlist; ++c) {
+    const exact::Segment s{words[3 * c], words[3 * c + 1], words[3 * c + 2]};
+    if (s.block_begin != block || s.block_end < s.block_begin || s.block_end - s.block_begin > h.rows ||
+        s.rows > (s.block_end - s.block_begin) * kernels::kBlockRows || s.rows + kernels::kBlockRows <= (s.block_end - s.block_begin) * kernels::kBlockRows)
+      bad(name, "cluster table is inconsistent at cluster " + std::to_string(c));
+    block = s.block_end;
+    total_rows += s.rows;
+    p.clusters.push_back(s);
+  }
+  if (total_rows != h.rows) bad(name, "clusters hold " + std::to_string(total_rows) + " rows, expected " + std::to_string(h.rows));
+  const std::size_t stored = block * kernels::kBlockRows;
+  const auto tile_bytes = mul(stored, h.dims * sizeof(float));
+  const auto id_bytes = mul(stored, sizeof(std::int64_t));
+  if (!tile_bytes || !id_bytes || *tile_bytes > bytes.size()) bad(name, "absurd sizes in the cluster table");
+  const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), *tile_bytes, "tiles");
+  const auto* ids = section_data<std::int64_t>(name, bytes, find(kIds, "ids"), *id_bytes, "ids");
+  const float* centroids = section_data<float>(name, bytes, find(kCentroids, "centroids"),
+                                               core::TiledMatrix::bytes_for(nlist, h.dims), "centroids");
+  for (const auto& s : p.clusters)
+    for (std::size_t r = 0; r < (s.block_end - s.block_begin) * kernels::kBlockRows; ++r) {
+      const std::int64_t id = ids[s.block_begin * kernels::kBlockRows + r];
+      if (r < s.rows ? (id < 0 || static_cast<std::uint64_t>(id) >= h.rows) : id != -1)
+        bad(name, "row ids are out of range");
+    }
+  p.data = core::TiledMatrix(stored, h.dims, tiles, owner);
+  p.ids = core::Array<std::int64_t>(ids, stored, owner);
+  p.centroids = core::TiledMatrix(nlist, h.dims, centroids, owner);
+  out.ivf = std::move(p);
+  return out;
+}
+
+}  // namespace nndex::io
