@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs, via apt-get, the Debian packages that building nndex needs, only when they are missing:
+# a C++20 compiler, CMake, Ninja, the Python headers and venv module, and xxHash (index checksums).
+# Pass --tests to add GoogleTest. Used by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+need=()
+command -v g++ >/dev/null || need+=(g++)
+command -v cmake >/dev/null || need+=(cmake)
+command -v ninja >/dev/null || need+=(ninja-build)
+[ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || need+=(python3-dev)
+if [ "${1:-}" = "--tests" ]; then
+  [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+fi
+
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> apt-get install ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
+fi
