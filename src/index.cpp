@@ -51,6 +51,9 @@ void check_matrix(const MatrixView& data) {
 
 // Below this many rows a full exact scan is as fast as probing clusters (bench/bench_ivf.py).
 constexpr std::size_t kMinRowsForIvf = 20000;
+// The default promises recall@10 >= 0.95 on new queries: calibrating for a point above it absorbs the
+// sampling noise of both the calibration queries and the user's.
+constexpr double kDefaultRecallTarget = 0.96;
 
 void check_options(const IndexOptions& o) {
   if (!o.approx && (o.nlist != 0 || o.nprobe != 0 || o.recall != 0.0))
@@ -102,7 +105,7 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
     ivf::BuildParams params;
     params.nlist = options.nlist;
     params.nprobe = options.nprobe;
-    params.recall = options.recall == 0.0 ? 0.95 : options.recall;
+    params.recall = options.recall == 0.0 ? kDefaultRecallTarget : options.recall;
     params.seed = options.seed;
     params.threads = impl->threads;
     impl->ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);

@@ -80,7 +80,8 @@ class NNdex:
         nlist: (approx) number of clusters; None chooses about 2*sqrt(rows).
         nprobe: (approx) clusters probed per query; None calibrates it at build time so that
             recall@10 reaches ``recall``.
-        recall: (approx) target recall@10 for that calibration, default 0.95.
+        recall: (approx) target recall@10 for that calibration; the default aims for at least 0.95
+            on new queries (it calibrates for 0.96, a margin for sampling noise).
         seed: (approx) seed of the k-means sampling; equal seeds give identical indexes.
 
     One index may be searched from many Python threads at once; the GIL is released while it works.

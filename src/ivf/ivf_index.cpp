@@ -21,7 +21,7 @@ using kernels::kBlockRows;
 // Training sample: enough points per centroid for stable means, bounded so large matrices train fast.
 constexpr std::size_t kTrainPointsPerCluster = 40;
 // Calibration: held-out rows used as queries, and the k of the recall it measures.
-constexpr std::size_t kCalibrationQueries = 512;
+constexpr std::size_t kCalibrationQueries = 1000;
 constexpr std::size_t kCalibrationK = 10;
 // Same crossover as exact search: below this many multiply-adds per thread, helpers cost more.
 constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
@@ -132,7 +132,7 @@ IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const Bui
   if (params.nprobe != 0) {
     p_.nprobe = std::min(params.nprobe, nlist);
   } else {
-    p_.nprobe = calibrate(rows, labels, params.recall, rng(), kt, params.threads, should_stop);
+    p_.nprobe = calibrate(rows, labels, train_rows, params.recall, rng(), kt, params.threads, should_stop);
   }
   report_.calibrate_ms = ms_since(mark);
 }
@@ -142,13 +142,27 @@ std::size_t IvfIndex::memory_bytes() const {
          p_.clusters.size() * sizeof(exact::Segment);
 }
 
-std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels, double target,
-                                std::uint64_t seed, const kernels::KernelTable& kt, std::size_t threads,
-                                const StopCheck& should_stop) {
+std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels,
+                                const std::vector<std::size_t>& train_rows, double target, std::uint64_t seed,
+                                const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop) {
   const std::size_t nlist = p_.clusters.size();
   if (nlist <= 1 || p_.rows <= kCalibrationK + 1) return nlist;
   std::mt19937_64 rng(seed);
-  const std::vector<std::size_t> picked = sample_rows(p_.rows, kCalibrationQueries, rng);
+  // Held-out queries: rows the k-means never saw sit closer to their centroids, which would
+  // overstate recall. Only when every row trained are training rows used.
+  std::vector<std::size_t> held_out;
+  {
+    std::vector<bool> trained(p_.rows, false);
+    for (std::size_t r : train_rows) trained[r] = true;
+    for (std::size_t r = 0; r < p_.rows; ++r)
+      if (!trained[r]) held_out.push_back(r);
+  }
+  std::vector<std::size_t> picked;
+  if (held_out.size() >= kCalibrationK) {
+    for (std::size_t i : sample_rows(held_out.size(), kCalibrationQueries, rng)) picked.push_back(held_out[i]);
+  } else {
+    picked = sample_rows(p_.rows, kCalibrationQueries, rng);
+  }
   const std::vector<float> queries = gather(rows, p_.dims, picked);
   const std::size_t nq = picked.size();
 
@@ -158,39 +172,48 @@ std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_
   std::vector<float> truth_scores(nq * kk);
   search(queries.data(), nq, kk, nlist, kt, threads, should_stop, truth.data(), truth_scores.data());
 
-  // A true neighbour is found exactly when its cluster is probed (re-ranking is exact), so recall at
-  // every nprobe follows from the rank of each neighbour's cluster in the query's centroid order.
-  std::vector<std::size_t> needed(nlist + 1, 0);  // needed[p]: neighbours whose cluster has rank p - 1
-  std::size_t total = 0;
+  // A true neighbour is found exactly when its cluster is probed (re-ranking is exact), so each
+  // query's recall at every nprobe follows from the ranks of its neighbours' clusters in its centroid
+  // order. Difference arrays over nprobe accumulate the mean and the spread of per-query recall.
+  std::vector<double> sum_diff(nlist + 2, 0.0), square_diff(nlist + 2, 0.0);
   constexpr std::size_t kChunk = 32;
   std::vector<std::int64_t> order(kChunk * nlist);
   std::vector<float> order_scores(kChunk * nlist);
-  std::vector<std::size_t> rank(nlist);
+  std::vector<std::size_t> rank(nlist), ranks;
   for (std::size_t q0 = 0; q0 < nq; q0 += kChunk) {
     const std::size_t m = std::min(kChunk, nq - q0);
     exact::search(p_.centroids, queries.data() + q0 * p_.dims, m, nlist, kt, threads, should_stop, order.data(),
                   order_scores.data());
     for (std::size_t q = 0; q < m; ++q) {
       for (std::size_t r = 0; r < nlist; ++r) rank[static_cast<std::size_t>(order[q * nlist + r])] = r;
-      std::size_t used = 0;
-      for (std::size_t j = 0; j < kk && used < kCalibrationK; ++j) {
+      ranks.clear();
+      for (std::size_t j = 0; j < kk && ranks.size() < kCalibrationK; ++j) {
         const std::int64_t id = truth[(q0 + q) * kk + j];
         if (static_cast<std::size_t>(id) == picked[q0 + q]) continue;
-        ++needed[rank[static_cast<std::size_t>(labels[static_cast<std::size_t>(id)])] + 1];
-        ++used;
-        ++total;
+        ranks.push_back(rank[static_cast<std::size_t>(labels[static_cast<std::size_t>(id)])] + 1);  // nprobe needed
+      }
+      std::sort(ranks.begin(), ranks.end());
+      const double k = static_cast<double>(ranks.size());
+      for (std::size_t i = 0; i < ranks.size(); ++i) {
+        // Recall steps from i/k to (i+1)/k at nprobe = ranks[i].
+        sum_diff[ranks[i]] += 1.0 / k;
+        square_diff[ranks[i]] += (2.0 * static_cast<double>(i) + 1.0) / (k * k);
       }
     }
   }
-  std::size_t found = 0;
+  // Smallest nprobe whose one-sided 95% lower confidence bound on mean recall reaches the target.
+  double sum = 0.0, squares = 0.0;
+  const double n = static_cast<double>(nq);
   for (std::size_t p = 1; p <= nlist; ++p) {
-    found += needed[p];
-    if (static_cast<double>(found) >= target * static_cast<double>(total)) {
-      report_.calibrated_recall = static_cast<double>(found) / static_cast<double>(total);
+    sum += sum_diff[p];
+    squares += square_diff[p];
+    const double mean = sum / n;
+    const double variance = std::max(0.0, squares / n - mean * mean);
+    if (mean - 1.645 * std::sqrt(variance / n) >= target || p == nlist) {
+      report_.calibrated_recall = mean;
       return p;
     }
   }
-  report_.calibrated_recall = 1.0;
   return nlist;
 }
 

@@ -29,7 +29,7 @@ struct BuildReport {
   std::size_t train_points = 0;
   std::size_t iterations = 0;
   std::size_t reseeded = 0;
-  double calibrated_recall = -1.0;  // measured recall@10 at the chosen nprobe (-1: not calibrated)
+  double calibrated_recall = -1.0;  // held-out recall@10 at the chosen nprobe (-1: not calibrated)
   double seed_ms = 0, train_ms = 0, assign_ms = 0, layout_ms = 0, calibrate_ms = 0;
 };
 
@@ -74,9 +74,9 @@ class IvfIndex {
   const BuildReport& report() const { return report_; }
 
  private:
-  std::size_t calibrate(const float* rows, const std::vector<std::int64_t>& labels, double target,
-                        std::uint64_t seed, const kernels::KernelTable& kt, std::size_t threads,
-                        const StopCheck& should_stop);
+  std::size_t calibrate(const float* rows, const std::vector<std::int64_t>& labels,
+                        const std::vector<std::size_t>& train_rows, double target, std::uint64_t seed,
+                        const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop);
   // For each query, the clusters to scan, nearest first (CSR: offsets n + 1).
   void probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
                    const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
