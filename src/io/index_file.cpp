@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <type_traits>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -111,21 +112,26 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
   throw IoError("nndex: cannot " + what + " '" + path + "': " + std::strerror(err), err, path);
 }
 
+// A uniquely named temporary file beside the target (mkstemp), so concurrent saves to one path never
+// share it; errors name the target, which is what the caller asked for.
 class FileWriter {
  public:
-  FileWriter(const std::string& path) : path_(path), fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) io_fail("create", path, errno);
+  FileWriter(std::string tmp_template, const std::string& target) : target_(target), tmp_(std::move(tmp_template)) {
+    fd_ = ::mkstemp(tmp_.data());
+    if (fd_ < 0) io_fail("create", target_, errno);
+    ::fchmod(fd_, 0644);
   }
   ~FileWriter() {
     if (fd_ >= 0) ::close(fd_);
   }
+  const std::string& tmp_path() const { return tmp_; }
   void write_at(std::size_t offset, const void* data, std::size_t bytes) {
     const auto* p = static_cast<const char*>(data);
     while (bytes > 0) {
       const ssize_t n = ::pwrite(fd_, p, std::min<std::size_t>(bytes, std::size_t{1} << 30), static_cast<off_t>(offset));
       if (n < 0) {
         if (errno == EINTR) continue;
-        io_fail("write", path_, errno);
+        io_fail("write", target_, errno);
       }
       p += n;
       offset += static_cast<std::size_t>(n);
@@ -133,20 +139,32 @@ class FileWriter {
     }
   }
   void finish(std::size_t total) {
-    if (::ftruncate(fd_, static_cast<off_t>(total)) != 0) io_fail("write", path_, errno);
-    if (::fsync(fd_) != 0) io_fail("flush", path_, errno);
+    if (::ftruncate(fd_, static_cast<off_t>(total)) != 0) io_fail("write", target_, errno);
+    if (::fsync(fd_) != 0) io_fail("flush", target_, errno);
     const int fd = fd_;
     fd_ = -1;
-    if (::close(fd) != 0) io_fail("close", path_, errno);
+    if (::close(fd) != 0) io_fail("close", target_, errno);
   }
 
  private:
-  std::string path_;
-  int fd_;
+  std::string target_;
+  std::string tmp_;
+  int fd_ = -1;
 };
 
 [[noreturn]] void bad(const std::string& name, const std::string& problem) {
   throw FileFormatError("nndex index file '" + name + "': " + problem);
+}
+
+bool all_finite(const float* v, std::size_t n) {
+  // Exponent bits all ones means NaN or infinity; integer form so the loop vectorises.
+  std::uint32_t bad_bits = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, v + i, sizeof bits);
+    bad_bits |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
+  }
+  return bad_bits == 0;
 }
 
 template <class T>
@@ -159,7 +177,12 @@ const T* section_data(const std::string& name, std::span<const std::byte> bytes,
     bad(name, std::string(what) + " section lies outside the file (truncated?)");
   if (XXH3_64bits(bytes.data() + e.offset, e.bytes) != e.checksum)
     bad(name, std::string("checksum mismatch in the ") + what + " section (the file is corrupt)");
-  return reinterpret_cast<const T*>(bytes.data() + e.offset);
+  const T* data = reinterpret_cast<const T*>(bytes.data() + e.offset);
+  if constexpr (std::is_same_v<T, float>) {
+    // Checksums catch damage, not a crafted file: NaN/inf would silently drop rows from results.
+    if (!all_finite(data, e.bytes / sizeof(float))) bad(name, std::string("non-finite values in the ") + what + " section");
+  }
+  return data;
 }
 
 // a * b, or nullopt on overflow.
@@ -173,16 +196,15 @@ std::optional<std::size_t> mul(std::size_t a, std::size_t b) {
 void save_file(const std::string& path, const IndexContents& contents) {
   namespace fs = std::filesystem;
   const fs::path target(path);
-  const fs::path tmp = target.parent_path() /
-                       ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  const fs::path tmp_template = target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX");
+  FileWriter out(tmp_template.string(), path);
   try {
-    FileWriter out(tmp.string());
     const std::size_t total =
         serialise(contents, [&](std::size_t off, const void* data, std::size_t n) { out.write_at(off, data, n); });
     out.finish(total);
-    if (::rename(tmp.c_str(), target.c_str()) != 0) io_fail("rename into place", path, errno);
+    if (::rename(out.tmp_path().c_str(), target.c_str()) != 0) io_fail("rename into place", path, errno);
   } catch (...) {
-    ::unlink(tmp.c_str());
+    ::unlink(out.tmp_path().c_str());
     throw;
   }
 }
@@ -276,6 +298,13 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   out.normalized = (h.flags & kNormalized) != 0;
   out.approx = (h.flags & kApprox) != 0;
   if ((h.flags & ~std::uint32_t{kNormalized | kApprox | kIvf}) != 0) bad(name, "unknown flags in header");
+  if ((h.flags & kIvf) && !(h.flags & kApprox)) bad(name, "an IVF index must be flagged approximate");
+  if (!(h.flags & kIvf) && (h.nlist != 0 || h.nprobe != 0)) bad(name, "nlist/nprobe set on an index without IVF");
+  for (const auto& e : table) {
+    const std::uint32_t want = (e.kind == kTiles || e.kind == kCentroids) ? 4 : 8;
+    if (e.kind < kTiles || e.kind > kCentroids) bad(name, "unknown section kind " + std::to_string(e.kind));
+    if (e.element_bytes != want) bad(name, "section element size " + std::to_string(e.element_bytes) + " is wrong");
+  }
 
   // Sizes are checked against the file before anything is allocated or read.
   if (!(h.flags & kIvf)) {
