@@ -49,10 +49,6 @@ void check_matrix(const MatrixView& data) {
   if (data.data == nullptr) throw InvalidArgument("data pointer is null");
 }
 
-// Below this many rows IVF gains little over a full scan (a few microseconds a query), costs a
-// k-means build, and its calibration sample is too small to promise a recall. Measured on clustered
-// 128- and 768-dim data: at 5,000 rows IVF answers single queries about 7x faster than exact search.
-constexpr std::size_t kMinRowsForIvf = 5000;
 // The default promises recall@10 >= 0.95 on new queries: calibrating for a point above it absorbs the
 // sampling noise of both the calibration queries and the user's.
 constexpr double kDefaultRecallTarget = 0.96;
@@ -101,7 +97,7 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
 
   // An explicit nlist always builds the IVF; the automatic choice falls back to exact search on
   // matrices too small for clusters to pay off.
-  const bool build_ivf = options.approx && (options.nlist != 0 || data.rows >= kMinRowsForIvf);
+  const bool build_ivf = options.approx && (options.nlist != 0 || ivf::ivf_pays_off(data.rows, data.cols));
   if (build_ivf) {
     const std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
     ivf::BuildParams params;

@@ -4,9 +4,14 @@
 >>> from nndex import NNdex
 >>> index = NNdex(np.random.rand(1000, 64).astype(np.float32))
 >>> indices, similarities = index.search(np.random.rand(64), k=5)
+
+``NNdex.from_file`` builds from .npy/.npz/.parquet files, ``load_matrix`` reads them into arrays, and
+the ``nndex`` command (``python -m nndex``) builds, searches and describes index files.
 """
 
+from nndex._cache import CacheInfo
 from nndex._index import NNdex
+from nndex._io import load_matrix
 from nndex._nndex import __version__
 
-__all__ = ["NNdex", "__version__"]
+__all__ = ["CacheInfo", "NNdex", "__version__", "load_matrix"]

@@ -4,24 +4,42 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Any
+from typing import Any, Optional, Union
 
 import numpy as np
 
 from nndex import _nndex
+from nndex._cache import (
+    INDEX_CACHE,
+    QUERY_CACHE_MAX_ROWS,
+    CacheInfo,
+    QueryCache,
+    SharedIndex,
+    content_digest,
+)
+from nndex._convert import check_frame, foreign_matrix, frame_rows
 
 _BACKENDS = ("cpu", "gpu")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _as_matrix(obj: Any, what: str) -> np.ndarray:
-    """Returns a float32/float64 ndarray of ndim 1 or 2 without copying when the input already is one."""
-    if hasattr(obj, "to_numpy") and not isinstance(obj, np.ndarray):
-        obj = obj.to_numpy()
+    """Returns a float32/float64 ndarray of ndim 1 or 2 without copying when the input already is one.
+
+    pandas/polars DataFrames and Series and pyarrow Tables/Arrays are converted by nndex._convert."""
+    if not isinstance(obj, np.ndarray):
+        converted = foreign_matrix(obj, what)
+        if converted is not None:
+            obj = converted
+        elif hasattr(obj, "to_numpy"):
+            obj = obj.to_numpy()
     if isinstance(obj, np.ndarray):
         arr = obj
         if arr.dtype not in _FLOAT_DTYPES:
-            raise ValueError(f"{what} must be float32 or float64, got dtype {arr.dtype}")
+            swapped = arr.dtype.newbyteorder("=") if arr.dtype.kind == "f" else None
+            if swapped is None or swapped not in _FLOAT_DTYPES:
+                raise ValueError(f"{what} must be float32 or float64, got dtype {arr.dtype}")
+            arr = arr.astype(swapped)  # the same floats stored in the other byte order
     else:
         try:
             arr = np.asarray(obj, dtype=np.float32)
@@ -64,17 +82,25 @@ def _as_k(k: Any) -> int:
     return k
 
 
+SearchResult = tuple[np.ndarray, np.ndarray]
+
+
 class NNdex:
     """An index over the rows of a matrix, searched by cosine similarity (or raw dot product).
 
     Args:
-        data: 2-D array-like of shape (rows, dims), float32 or float64 (a 1-D array is one row).
+        data: 2-D array-like of shape (rows, dims), float32 or float64 (a 1-D array is one row): a numpy
+            array in any layout (read in place), a (nested) list, a pandas or polars DataFrame of numeric
+            columns, a Series of lists or arrays, or a pyarrow Table (one list column, or numeric columns),
+            Array or ChunkedArray of lists. :meth:`from_file` reads .npy, .npz and .parquet files.
         normalized: False (default) L2-normalises rows and queries, so scores are cosine similarities;
             True trusts the data as given and scores are raw dot products.
         approx: approximate search: an inverted-file (IVF) index built here, probed per query and
             re-ranked exactly. Matrices too small to gain from it are searched exactly.
         backend: "cpu" (the only backend in this build).
-        enable_cache: accepted for compatibility; query caches are not implemented yet.
+        enable_cache: True (default) keeps recent search results (see :meth:`cache_info`) and, for
+            approximate indexes, reuses an index already built from identical data with identical
+            options instead of running k-means again. False turns both off.
         gpu_device_index: accepted for compatibility; ignored on the CPU backend.
         threads: most threads one call may use; None uses every core.
         nlist: (approx) number of clusters; None chooses about 2*sqrt(rows).
@@ -87,7 +113,7 @@ class NNdex:
     One index may be searched from many Python threads at once; the GIL is released while it works.
     """
 
-    __slots__ = ("_index", "_enable_cache")
+    __slots__ = ("_index", "_enable_cache", "_cache", "_shared", "_reused", "__weakref__")
 
     def __init__(
         self,
@@ -129,35 +155,127 @@ class NNdex:
         ):
             raise ValueError(f"gpu_device_index must be None or a non-negative int, got {gpu_device_index!r}")
         threads_value = 0 if threads is None else _positive_int(threads, "threads")
+        enable_cache = bool(enable_cache)
+        normalized = bool(normalized)
 
         arr = _as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
-        self._index = _nndex.Index(
-            arr, bool(normalized), threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value
-        )
-        self._enable_cache = bool(enable_cache)
 
-    def search(self, query: Any, k: int = 10, *, nprobe: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        # Reuse an identical approximate index (exact builds are cheaper than hashing the data).
+        key = None
+        shared = None
+        if enable_cache and approx:
+            digest = content_digest(arr)
+            if digest is not None:
+                layout = "C" if arr.flags.c_contiguous else "F"
+                key = (digest, arr.dtype.str, arr.shape, layout, normalized, threads_value,
+                       nlist_value, nprobe_value, recall_value, seed_value)
+                shared = INDEX_CACHE.get(key)
+        self._reused = shared is not None
+        if shared is None:
+            native = _nndex.Index(
+                arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value
+            )
+            if key is not None:
+                shared = SharedIndex(native)
+                INDEX_CACHE.put(key, shared)
+        else:
+            native = shared.native
+        self._index = native
+        self._shared = shared
+        self._enable_cache = enable_cache
+        self._cache = QueryCache() if enable_cache else None
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, key: Optional[str] = None, progress: bool = False, **options: Any
+    ) -> NNdex:
+        """Builds an index from a matrix stored in a .npy, .npz or .parquet file (chosen by extension).
+
+        * ``.npy``: float16, float32 or float64, C or Fortran order. float32/float64 files are
+          memory-mapped and read once by the build; float16 is converted to float32 in chunks.
+        * ``.npz``: ``key`` names the array (default: the only one); stored and deflate members.
+        * ``.parquet`` (needs pyarrow): ``key`` names a list, large-list or fixed-size-list column of
+          floats (default: the only such column); only that column is read.
+
+        ``options`` are the constructor's (``normalized``, ``approx``, ``threads``, ...). ``progress``
+        shows tqdm progress bars on stderr. A file that is not valid raises ``ValueError`` naming the
+        file and the problem; a file that cannot be opened raises ``OSError`` (``FileNotFoundError``).
+        """
+        from nndex._io import load_matrix
+        from nndex._progress import bar_factory, spinner
+
+        data = load_matrix(path, key, progress=bar_factory() if progress else None)
+        name = os.fspath(path)
+        try:
+            with spinner("building index", enabled=progress):
+                return cls(data, **options)
+        except ValueError as exc:
+            raise ValueError(f"'{name}': {exc}") from None
+
+    def search(
+        self, query: Any, k: int = 10, dataframe: Any = None, *, nprobe: int | None = None
+    ) -> Union[SearchResult, Any, list[Any]]:
         """Returns (indices, similarities) of the min(k, rows) most similar rows, most similar first.
 
         A 1-D query gives 1-D int64 and float32 arrays; a 2-D (n, dims) query gives (n, min(k, rows))
         arrays. Equal similarities are ordered by row index. ``nprobe`` overrides the index's number of
-        probed clusters for this call (approximate indexes only).
+        probed clusters for this call (approximate indexes only). Queries may be anything the
+        constructor accepts as data (numpy, lists, pandas, polars, pyarrow).
+
+        With ``dataframe`` (a pandas or polars DataFrame with one row per index row), the matching rows
+        of that frame come back instead, most similar first, with a float32 ``similarity`` column: one
+        DataFrame for a 1-D query, a list of DataFrames (one per query) for a 2-D query. pandas keeps
+        the index labels of the selected rows.
         """
         k = _as_k(k)
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
+        frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
         if (
             type(query) is np.ndarray
             and query.dtype == np.float32
             and query.ndim == 1
             and query.flags.c_contiguous
         ):
-            return self._index.search(query, k, nprobe_value)
-        q = _as_matrix(query, "query")
+            q = query
+        else:
+            q = _as_matrix(query, "query")
+            if q.ndim == 1:
+                q = np.ascontiguousarray(q, dtype=np.float32)
+        cache = self._cache
+        if cache is not None and (q.ndim == 1 or q.shape[0] <= QUERY_CACHE_MAX_ROWS):
+            cache_key = cache.key(q, k, nprobe_value)
+            result = cache.get(cache_key)
+            if result is None:
+                result = self._run(q, k, nprobe_value)
+                cache.put(cache_key, *result)
+        else:
+            result = self._run(q, k, nprobe_value)
+        if frame_kind is None:
+            return result
+        ids, sims = result
+        if ids.ndim == 1:
+            return frame_rows(dataframe, frame_kind, ids, sims)
+        return [frame_rows(dataframe, frame_kind, ids[i], sims[i]) for i in range(ids.shape[0])]
+
+    def _run(self, q: np.ndarray, k: int, nprobe: int) -> SearchResult:
         if q.ndim == 1:
-            return self._index.search(np.ascontiguousarray(q, dtype=np.float32), k, nprobe_value)
-        return self._index.search_batch(q, k, nprobe_value)
+            return self._index.search(q, k, nprobe)
+        return self._index.search_batch(q, k, nprobe)
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses and sizes of this index's query-result cache (see :class:`nndex.CacheInfo`)."""
+        cache = self._cache
+        if cache is None:
+            return CacheInfo(False, 0, 0, 0, 0, 0, 0, False)
+        hits, misses, entries, size = cache.stats()
+        return CacheInfo(True, hits, misses, entries, size, cache.max_entries, cache.max_bytes, self._reused)
+
+    def clear_cache(self) -> None:
+        """Forgets this index's cached search results and resets the hit and miss counts."""
+        if self._cache is not None:
+            self._cache.clear()
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the index to one file (format: docs/index-format.md), atomically.
@@ -183,31 +301,40 @@ class NNdex:
     @classmethod
     def _wrap(cls, native: Any, enable_cache: bool) -> NNdex:
         self = cls.__new__(cls)
+        self._init_wrapper(native, enable_cache)
+        return self
+
+    def _init_wrapper(self, native: Any, enable_cache: bool) -> None:
         self._index = native
         self._enable_cache = bool(enable_cache)
-        return self
+        self._cache = QueryCache() if self._enable_cache else None
+        self._shared = None
+        self._reused = False
 
     def __getstate__(self) -> dict[str, Any]:
         return {"index": self._index.to_bytes(), "enable_cache": self._enable_cache}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._index = _nndex.Index.from_bytes(state["index"], 0)
-        self._enable_cache = state["enable_cache"]
+        self._init_wrapper(_nndex.Index.from_bytes(state["index"], 0), state["enable_cache"])
 
     @property
     def rows(self) -> int:
+        """Number of indexed rows."""
         return self._index.rows
 
     @property
     def dims(self) -> int:
+        """Length of every row and query."""
         return self._index.dims
 
     @property
     def normalized(self) -> bool:
+        """True: raw dot products; False: cosine similarities (rows and queries L2-normalised)."""
         return self._index.normalized
 
     @property
     def approx(self) -> bool:
+        """Whether approximate (IVF) search was requested."""
         return self._index.approx
 
     @property
@@ -222,6 +349,7 @@ class NNdex:
 
     @property
     def backend(self) -> str:
+        """Always "cpu" in this build."""
         return "cpu"
 
     @property

@@ -24,7 +24,7 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
                    core::TaskContext* ctx) const {
   const std::size_t dims = matrix.dims();
   alignas(64) float scores[kMaxQueryGroup * kPanelMaxBlocks * kBlockRows];
-  std::uint32_t positions[kFilterRows];
+  std::uint32_t positions[kFilterRows + kernels::kSelectSlack];
   const std::size_t stride = panel_blocks * kBlockRows;
 
   for (std::size_t b = segment.block_begin; b < segment.block_end; b += panel_blocks) {

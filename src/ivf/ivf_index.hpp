@@ -42,6 +42,16 @@ struct SearchReport {
 // nlist chosen for a row count when the user gives none.
 std::size_t default_nlist(std::size_t rows);
 
+// Whether an automatic IVF is worth building for a matrix (an explicit nlist always builds one).
+// Below about 2 MiB of rows a full scan takes a few tens of microseconds, and a small sample cannot
+// calibrate a recall promise; measured on clustered 128- and 768-dim data, IVF answers single queries
+// several times faster than exact search from there on.
+inline constexpr std::size_t kMinRowsForIvf = 1024;
+inline constexpr std::size_t kMinValuesForIvf = std::size_t{1} << 19;
+inline bool ivf_pays_off(std::size_t rows, std::size_t dims) {
+  return rows >= kMinRowsForIvf && rows * dims >= kMinValuesForIvf;
+}
+
 class IvfIndex {
  public:
   // Everything an IVF index is made of; what the index file stores.

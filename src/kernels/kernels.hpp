@@ -17,6 +17,8 @@ namespace nndex::kernels {
 inline constexpr std::size_t kBlockRows = 16;
 // Queries scored together by one score_tiles call (the micro-kernel's register block).
 inline constexpr std::size_t kMaxQueryGroup = 6;
+// Extra entries select_above may write past its last position.
+inline constexpr std::size_t kSelectSlack = 16;
 
 enum class Isa { scalar = 0, neon = 1, avx2 = 2, avx512 = 3 };
 
@@ -28,7 +30,8 @@ struct KernelTable {
   void (*score_tiles)(const float* tiles, std::size_t nblocks, std::size_t dims, const float* queries,
                       std::size_t nqueries, float* scores, std::size_t score_stride);
   // Writes the positions (ascending) of scores strictly greater than `threshold`; returns their count.
-  // n is a multiple of kBlockRows.
+  // n is a multiple of kBlockRows; `positions` must have room for n + kSelectSlack entries (SIMD
+  // levels store whole vectors past the last position).
   std::size_t (*select_above)(const float* scores, std::size_t n, float threshold, std::uint32_t* positions);
   // Plain dot product of two contiguous vectors (used for norms); accumulation order is ISA-specific.
   float (*dot)(const float* a, const float* b, std::size_t n);

@@ -20,7 +20,7 @@ int main() {
     s.score_tiles(tiles, nb, dims, q.data(), nq, a.data(), nb * 16);
     n.score_tiles(tiles, nb, dims, q.data(), nq, b.data(), nb * 16);
     ++checks; if (memcmp(a.data(), b.data(), a.size() * 4) != 0) { ++bad; printf("score mismatch d=%zu nb=%zu nq=%zu\n", dims, nb, nq); }
-    uint32_t p1[1024], p2[1024];
+    uint32_t p1[1024 + kSelectSlack], p2[1024 + kSelectSlack];
     size_t c1 = s.select_above(a.data(), nb * 16, 0.1f, p1), c2 = n.select_above(a.data(), nb * 16, 0.1f, p2);
     ++checks; if (c1 != c2 || memcmp(p1, p2, c1 * 4) != 0) { ++bad; printf("select mismatch\n"); }
     float d1 = s.dot(q.data(), q.data(), dims), d2 = n.dot(q.data(), q.data(), dims);

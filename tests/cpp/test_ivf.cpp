@@ -182,9 +182,6 @@ double recall(const BatchResult& approx, const BatchResult& exact) {
   return static_cast<double>(total) / static_cast<double>(exact.queries * exact.k);
 }
 
-// Rows from which approx=true builds the IVF without an explicit nlist (kMinRowsForIvf in
-// src/index.cpp; keep in step).
-constexpr std::size_t kMinRowsForIvf = 5000;
 
 SearchParams probe(std::size_t nprobe) {
   SearchParams p;
@@ -421,13 +418,19 @@ TEST(IvfIndex, SmallMatrixWithoutNlistFallsBackToExactSearch) {
   }
   // Just below the automatic threshold is still exact, from it on the IVF is built; an explicit nlist
   // always builds the IVF.
-  const std::vector<float> big = gaussian_mixture(kMinRowsForIvf, 4, 10, 1.0, 202).points;
-  const std::span<const float> below(big.data(), (kMinRowsForIvf - 1) * 4);
-  EXPECT_FALSE(Index(below, kMinRowsForIvf - 1, 4, approx_options()).uses_ivf());
-  EXPECT_TRUE(Index(below, kMinRowsForIvf - 1, 4, approx_options(8)).uses_ivf());
-  const Index at(big, kMinRowsForIvf, 4, approx_options());
-  EXPECT_TRUE(at.uses_ivf());
-  EXPECT_EQ(at.nlist(), nndex::ivf::default_nlist(kMinRowsForIvf));
+  // At 512 dims the value threshold binds at the row threshold; at 8 dims only the value one does.
+  using nndex::ivf::kMinRowsForIvf;
+  using nndex::ivf::kMinValuesForIvf;
+  for (const std::size_t dims : {std::size_t{8}, std::size_t{512}}) {
+    const std::size_t rows = std::max(kMinRowsForIvf, kMinValuesForIvf / dims);
+    const std::vector<float> big = gaussian_mixture(rows, dims, 10, 1.0, 202).points;
+    const std::span<const float> below(big.data(), (rows - 1) * dims);
+    EXPECT_FALSE(Index(below, rows - 1, dims, approx_options()).uses_ivf()) << dims;
+    EXPECT_TRUE(Index(below, rows - 1, dims, approx_options(8)).uses_ivf()) << dims;
+    const Index at(big, rows, dims, approx_options());
+    EXPECT_TRUE(at.uses_ivf()) << dims;
+    EXPECT_EQ(at.nlist(), nndex::ivf::default_nlist(rows)) << dims;
+  }
 }
 
 TEST(IvfIndex, ExplicitNlistBuildsTheIvf) {
@@ -452,7 +455,7 @@ TEST(IvfIndex, ExplicitNlistBuildsTheIvf) {
 }
 
 TEST(IvfIndex, DefaultNlistAboveTheThreshold) {
-  const std::size_t rows = 20000, dims = 8;
+  const std::size_t rows = 20000, dims = 32;
   const std::vector<float> data = gaussian_mixture(rows, dims, 50, 1.0, 204).points;
   const Index index(data, rows, dims, approx_options());
   EXPECT_TRUE(index.uses_ivf());

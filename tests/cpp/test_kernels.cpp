@@ -216,11 +216,12 @@ class SelectAbove : public ::testing::TestWithParam<Isa> {
     return out;
   }
   void check(const std::vector<float>& s, float threshold, const std::string& what) {
-    // One spare slot, filled with a marker, to catch writes past the count.
-    std::vector<std::uint32_t> positions(s.size() + 1, 0xDEADBEEFu);
+    // The documented slack, plus one marker slot that must never be written.
+    std::vector<std::uint32_t> positions(s.size() + nndex::kernels::kSelectSlack + 1, 0xDEADBEEFu);
     const std::size_t count = table(GetParam()).select_above(s.data(), s.size(), threshold, positions.data());
     const std::vector<std::uint32_t> want = plain(s, threshold);
     ASSERT_EQ(count, want.size()) << what << " n=" << s.size() << " threshold=" << threshold;
+    EXPECT_EQ(positions.back(), 0xDEADBEEFu) << what << ": wrote past the documented slack";
     positions.resize(count);
     EXPECT_EQ(positions, want) << what << " n=" << s.size() << " threshold=" << threshold;
   }
@@ -268,7 +269,7 @@ TEST_P(SelectAbove, MatchesPlainLoop) {
 
 TEST_P(SelectAbove, NanThresholdSelectsNothing) {
   const std::vector<float> s = nndex_test::random_floats(64, 5);
-  std::vector<std::uint32_t> positions(64);
+  std::vector<std::uint32_t> positions(64 + nndex::kernels::kSelectSlack);
   EXPECT_EQ(table(GetParam()).select_above(s.data(), s.size(), std::numeric_limits<float>::quiet_NaN(),
                                            positions.data()),
             0u);

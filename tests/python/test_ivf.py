@@ -47,7 +47,11 @@ N_ROWS = 50_000
 DIMS = 128
 N_QUERIES = 500
 K = 10
-FALLBACK_ROWS = 5_000  # matrices below this many rows are searched exactly unless nlist is given
+# Without an explicit nlist, the IVF is built from 1,024 rows and 2**19 values on (src/ivf/ivf_index.hpp);
+# smaller matrices are searched exactly. FALLBACK_ROWS is where that happens for 32-dim data.
+IVF_MIN_VALUES = 1 << 19
+FALLBACK_DIMS = 32
+FALLBACK_ROWS = IVF_MIN_VALUES // FALLBACK_DIMS
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,17 +234,16 @@ def test_gaussian_default_recall(gaussian):
 def test_minilm_fixture_is_sound():
     emb = np.load(MINILM_PATH)
     assert emb.dtype == np.float32 and emb.ndim == 2 and emb.shape[1] == 384
-    assert 3000 <= emb.shape[0] < FALLBACK_ROWS
+    assert 3000 <= emb.shape[0] < 5000
     assert np.all(np.isfinite(emb))
     assert np.all(np.linalg.norm(emb, axis=1) > 0.5)
     assert np.unique(emb, axis=0).shape[0] == emb.shape[0], "duplicate sentences in the fixture"
 
 
 def test_minilm_default_nprobe_recall(minilm):
-    # 3,300 rows would fall back to exact search: an explicit nlist builds the IVF, and nprobe is
-    # left to the calibration (recall target 0.95).
-    ix = NNdex(minilm.data, approx=True, nlist=64)
-    assert ix.nlist == 64 and 1 <= ix.nprobe < 64
+    # All defaults: 3,300 x 384 is above the automatic IVF threshold, and nprobe is calibrated.
+    ix = NNdex(minilm.data, approx=True)
+    assert 1 < ix.nlist <= minilm.data.shape[0] // 64 and 1 <= ix.nprobe < ix.nlist
     idx, sims = ix.search(minilm.queries, k=K)
     r = recall_at_k(idx, minilm.exact[0])
     print(f"minilm: rows={minilm.data.shape[0]} nlist={ix.nlist} nprobe={ix.nprobe} recall@10={r:.4f}")
@@ -385,8 +388,8 @@ def test_one_cluster_is_exact_search():
 
 @pytest.mark.parametrize("rows", [1, 2, 9, 500, 4096, FALLBACK_ROWS - 1])
 def test_small_matrices_fall_back_to_exact_search(rows):
-    data = make_data(rows, 16)
-    queries = make_queries(25, 16, salt=rows)
+    data = make_data(rows, FALLBACK_DIMS)
+    queries = make_queries(25, FALLBACK_DIMS, salt=rows)
     ix = NNdex(data, approx=True)
     assert ix.approx is True
     assert ix.nlist == 1 and ix.nprobe == 1
@@ -401,14 +404,14 @@ def test_small_matrices_fall_back_to_exact_search(rows):
 
 
 def test_ivf_is_built_from_the_threshold_on():
-    data = make_data(FALLBACK_ROWS, 16)
+    data = make_data(FALLBACK_ROWS, FALLBACK_DIMS)
     ix = NNdex(data, approx=True)
     assert ix.nlist > 1, f"{FALLBACK_ROWS} rows should build the IVF"
     # About 2 sqrt(rows) lists, but at least 64 rows a list on average.
     expected = min(2 * math.sqrt(FALLBACK_ROWS), FALLBACK_ROWS // 64)
     assert abs(ix.nlist - expected) <= 0.1 * expected
     assert 1 <= ix.nprobe <= ix.nlist
-    q = make_queries(20, 16, salt=4)
+    q = make_queries(20, FALLBACK_DIMS, salt=4)
     assert_valid_result(*ix.search(q, k=K), data, q, K)
 
 
@@ -435,7 +438,7 @@ def test_every_row_is_found_first_when_searched_for_itself():
 
 @pytest.fixture(scope="module")
 def seed_data():
-    x = gaussian_mixture(FALLBACK_ROWS + 200, 32, centres=150, spread=1.0, seed=stable_seed(7, 3))
+    x = gaussian_mixture(FALLBACK_ROWS + 200, FALLBACK_DIMS, centres=150, spread=1.0, seed=stable_seed(7, 3))
     return x[:FALLBACK_ROWS], x[FALLBACK_ROWS:]
 
 
@@ -618,8 +621,8 @@ def test_per_call_nprobe_validation(opt_data):
     for bad in (1.5, "2", True):
         with pytest.raises(TypeError, match="nprobe"):
             ix.search(q, k=3, nprobe=bad)
-    with pytest.raises(TypeError):
-        ix.search(q, 3, 2)  # nprobe is keyword-only
+    with pytest.raises(ValueError, match="dataframe"):
+        ix.search(q, 3, 2)  # the third positional argument is the original's `dataframe`, not nprobe
     assert ix.search(q, k=3, nprobe=np.int64(2))[0].shape == (3,)
 
 
@@ -704,7 +707,7 @@ VERBOSE_CHILD = r"""
 import numpy as np
 from nndex import NNdex
 rng = np.random.default_rng(1)
-big = rng.standard_normal((20000, 8)).astype(np.float32)
+big = rng.standard_normal((20000, 32)).astype(np.float32)
 small = big[:1000]
 NNdex(big, approx=True).search(big[0], k=3)
 NNdex(small, approx=True).search(small[0], k=3)

@@ -1,0 +1,289 @@
+"""The query-result cache and the index (constructor) cache behind enable_cache=True."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nndex import CacheInfo, NNdex
+from nndex._cache import INDEX_CACHE, QUERY_CACHE_MAX_ROWS, QueryCache
+from oracle_helpers import make_data, make_queries
+
+DATA = make_data(600, 16)
+QUERIES = make_queries(5, 16, salt=3)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_index_cache():
+    INDEX_CACHE.clear()
+    yield
+    INDEX_CACHE.clear()
+
+
+def _identical(a, b):
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+
+
+# ------------------------------------------------------------------------------------------------
+# Query results
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("approx", [False, True], ids=["exact", "ivf"])
+def test_hits_return_identical_results(approx):
+    options = {"approx": True, "nlist": 8, "nprobe": 2} if approx else {}
+    cached = NNdex(DATA, **options)
+    plain = NNdex(DATA, enable_cache=False, **options)
+    for query in (QUERIES, QUERIES[0], QUERIES[:1], QUERIES.astype(np.float64), QUERIES.tolist()):
+        first = cached.search(query, k=6)
+        second = cached.search(query, k=6)
+        _identical(first, second)
+        _identical(first, plain.search(query, k=6))
+    info = cached.cache_info()
+    assert isinstance(info, CacheInfo)
+    # The list is converted to the same float32 matrix as QUERIES, so it hits twice; the float64
+    # batch (searched in float64 by the native side) has an entry of its own.
+    assert (info.hits, info.misses, info.entries) == (6, 4, 4)
+    assert info.bytes > 0 and info.max_entries == 1024 and info.max_bytes == 64 << 20
+
+
+def test_key_covers_k_nprobe_dtype_and_shape():
+    index = NNdex(DATA, approx=True, nlist=8, nprobe=2)
+    index.search(QUERIES[0], k=5)
+    index.search(QUERIES[0], k=6)
+    index.search(QUERIES[0], k=5, nprobe=8)
+    one_row = index.search(QUERIES[:1], k=5)
+    index.search(QUERIES[:1].astype(np.float64), k=5)
+    info = index.cache_info()
+    assert (info.hits, info.misses, info.entries) == (0, 5, 5)
+    assert one_row[0].shape == (1, 5)
+    assert index.search(QUERIES[0], k=5)[0].shape == (5,)
+    # A 1-D float64 query is searched as float32, so it shares the float32 entry.
+    assert index.search(QUERIES[0].astype(np.float64), k=5)[0].shape == (5,)
+    assert index.cache_info().hits == 2
+
+
+def test_results_are_private_copies():
+    index = NNdex(DATA)
+    ids, sims = index.search(QUERIES, k=4)
+    keep = ids.copy(), sims.copy()
+    ids[:] = -1  # the caller owns (and may scribble on) what it got
+    sims[:] = 0
+    again = index.search(QUERIES, k=4)
+    _identical(again, keep)
+    assert again[0].flags.writeable and again[1].flags.writeable
+    again[0][:] = 7
+    _identical(index.search(QUERIES, k=4), keep)
+    assert index.cache_info().hits == 2
+
+
+def test_large_batches_are_not_cached():
+    index = NNdex(DATA)
+    big = make_queries(QUERY_CACHE_MAX_ROWS + 1, 16, salt=4)
+    index.search(big, k=3)
+    index.search(big, k=3)
+    index.search(big[:QUERY_CACHE_MAX_ROWS], k=3)
+    info = index.cache_info()
+    assert (info.hits, info.misses, info.entries) == (0, 1, 1)
+
+
+def test_failed_searches_are_not_cached():
+    index = NNdex(DATA)
+    bad = np.full(16, np.nan, dtype=np.float32)
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            index.search(bad, k=3)
+    assert index.cache_info().entries == 0
+
+
+def test_disabled_cache():
+    index = NNdex(DATA, enable_cache=False)
+    index.search(QUERIES, k=3)
+    index.search(QUERIES, k=3)
+    assert index.cache_info() == CacheInfo(False, 0, 0, 0, 0, 0, 0, False)
+    index.clear_cache()  # a no-op
+
+
+def test_clear_cache():
+    index = NNdex(DATA)
+    index.search(QUERIES, k=3)
+    index.search(QUERIES, k=3)
+    index.clear_cache()
+    info = index.cache_info()
+    assert (info.hits, info.misses, info.entries, info.bytes) == (0, 0, 0, 0)
+
+
+def test_lru_bounds_by_entries_and_bytes():
+    cache = QueryCache(max_entries=3, max_bytes=10_000)
+    ids, sims = np.arange(4), np.ones(4, np.float32)
+    keys = [QueryCache.key(np.full(4, i, np.float32), 4, 0) for i in range(5)]
+    for key in keys[:3]:
+        cache.put(key, ids, sims)
+    assert cache.get(keys[0]) is not None  # keys[0] becomes the most recent
+    cache.put(keys[3], ids, sims)  # evicts keys[1], the least recent
+    assert cache.get(keys[1]) is None
+    assert all(cache.get(k) is not None for k in (keys[0], keys[2], keys[3]))
+    assert cache.stats()[2] == 3
+
+    small = QueryCache(max_entries=100, max_bytes=2_000)
+    big_key = QueryCache.key(np.zeros(200, np.float32), 4, 0)  # 800 bytes of query + results + overhead
+    for i in range(5):
+        small.put(QueryCache.key(np.full(200, i, np.float32), 4, 0), ids, sims)
+        assert small.stats()[3] <= 2_000
+    assert small.stats()[2] < 5
+    huge = QueryCache(max_entries=10, max_bytes=100)
+    huge.put(big_key, ids, sims)  # larger than the whole budget: not stored
+    assert huge.stats()[2] == 0
+
+
+def test_keys_are_compared_not_just_hashed(monkeypatch):
+    """Two different queries whose keys hash equally still get their own results."""
+
+    class Colliding:
+        def __init__(self, key):
+            self.key = key
+
+        def __hash__(self):
+            return 42
+
+        def __eq__(self, other):
+            return isinstance(other, Colliding) and self.key == other.key
+
+        def __getitem__(self, i):
+            return self.key[i]
+
+    real = QueryCache.key
+    monkeypatch.setattr(QueryCache, "key", staticmethod(lambda q, k, nprobe: Colliding(real(q, k, nprobe))))
+    index = NNdex(DATA)
+    plain = NNdex(DATA, enable_cache=False)
+    for _ in range(2):
+        for q in QUERIES:
+            _identical(index.search(q, k=5), plain.search(q, k=5))
+    info = index.cache_info()
+    assert (info.hits, info.misses) == (len(QUERIES), len(QUERIES))
+
+
+def test_concurrent_searches_share_the_cache():
+    index = NNdex(DATA, approx=True, nlist=8, nprobe=3)
+    plain = NNdex(DATA, enable_cache=False, approx=True, nlist=8, nprobe=3)
+    queries = make_queries(12, 16, salt=8)
+    expected = [plain.search(q, k=5) for q in queries] + [plain.search(queries[:3], k=5)]
+    errors = []
+    barrier = threading.Barrier(6)
+
+    def worker(seed):
+        rng = np.random.default_rng(seed)
+        barrier.wait()
+        try:
+            for _ in range(150):
+                i = int(rng.integers(0, len(expected)))
+                got = index.search(queries[:3] if i == len(queries) else queries[i], k=5)
+                _identical(got, expected[i])
+                got[0][:] = -1  # scribbling on results must not reach other threads
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    info = index.cache_info()
+    assert info.hits + info.misses == 6 * 150
+    assert info.entries == len(expected)
+    assert info.hits >= 6 * 150 - 6 * len(expected)
+
+
+def test_a_hit_is_much_faster_than_a_search():
+    data = make_data(20_000, 64)
+    index = NNdex(data, threads=1)
+    q = make_queries(1, 64, salt=11)[0]
+    index.search(q, k=10)
+
+    def median(fn, n=30):
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return sorted(times)[n // 2]
+
+    hit = median(lambda: index.search(q, k=10))
+    miss = median(lambda: (index.clear_cache(), index.search(q, k=10)))
+    assert hit * 5 < miss, (hit, miss)
+
+
+# ------------------------------------------------------------------------------------------------
+# Index reuse
+# ------------------------------------------------------------------------------------------------
+
+APPROX = {"approx": True, "nlist": 8, "nprobe": 2}
+
+
+def test_identical_approximate_builds_share_one_index():
+    a = NNdex(DATA, **APPROX)
+    b = NNdex(DATA.copy(), **APPROX)  # other buffer, same contents
+    assert a.cache_info().reused_index is False
+    assert b.cache_info().reused_index is True
+    assert a._index is b._index
+    _identical(a.search(QUERIES, k=5), b.search(QUERIES, k=5))
+    c = NNdex(np.asfortranarray(DATA), **APPROX)  # other layout: built again, same results
+    assert c._index is not a._index
+    _identical(c.search(QUERIES, k=5), a.search(QUERIES, k=5))
+    assert b.cache_info().hits == 0  # result caches stay per object
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"nprobe": 3},
+        {"nlist": 9},
+        {"seed": 5},
+        {"normalized": True},
+        {"threads": 1},
+        {"enable_cache": False},
+    ],
+    ids=lambda c: next(iter(c)),
+)
+def test_other_options_build_again(change):
+    a = NNdex(DATA, **APPROX)
+    b = NNdex(DATA, **{**APPROX, **change})
+    assert b._index is not a._index
+    assert b.cache_info().reused_index is False
+
+
+def test_changed_contents_build_again():
+    buf = DATA.copy()
+    a = NNdex(buf, **APPROX)
+    buf[599, 15] += 1.0  # in place, same address, same first value: still a different index
+    b = NNdex(buf, **APPROX)
+    assert b._index is not a._index
+    c = NNdex(buf.astype(np.float64), **APPROX)
+    assert c._index is not b._index
+
+
+def test_exact_indexes_are_not_reused():
+    """Hashing costs more than an exact build (see nndex._cache), so exact builds never look up."""
+    a = NNdex(DATA)
+    b = NNdex(DATA)
+    assert a._index is not b._index
+    assert len(INDEX_CACHE) == 0
+
+
+def test_index_cache_is_weak_and_bounded():
+    a = NNdex(DATA, **APPROX)
+    assert len(INDEX_CACHE) == 1
+    del a
+    gc.collect()
+    assert len(INDEX_CACHE) == 0
+    keep = [NNdex(DATA, **{**APPROX, "seed": s}) for s in range(6)]
+    assert len(INDEX_CACHE) == INDEX_CACHE.max_entries == 4
+    assert NNdex(DATA, **{**APPROX, "seed": 5})._index is keep[5]._index  # recent: kept
+    assert NNdex(DATA, **{**APPROX, "seed": 0})._index is not keep[0]._index  # evicted
