@@ -321,7 +321,9 @@ def import_nndex():
 
 
 def make_index(nndex_mod, data: np.ndarray, threads: int | None):
-    index = nndex_mod.NNdex(data, normalized=True, threads=threads)
+    # enable_cache=False: the benchmark repeats the same query, which the query-result cache would
+    # answer without searching.
+    index = nndex_mod.NNdex(data, normalized=True, threads=threads, enable_cache=False)
     if not hasattr(index, "isa") and hasattr(index, "backend"):
         sys.exit(f"error: the imported nndex ({getattr(nndex_mod, '__file__', '?')}) looks like the "
                  "original Rust nndex 0.2.1, not this repository's library.")
@@ -808,6 +810,13 @@ def header_lines(meta: dict) -> list[str]:
             lines.append("- FMA peak: " + ", ".join(
                 f"{key} {v['1t']:.0f} GFLOP/s (1 thread) / {v['all']:.0f} ({bw['threads']} threads)"
                 for key, v in peaks.items()))
+        shares = [v.get("cpu_share_all") for v in peaks.values() if v.get("cpu_share_all") is not None]
+        if bw.get("read_cpu_share_all") is not None:
+            shares.append(bw["read_cpu_share_all"])
+        if shares and min(shares) < 0.9:
+            lines.append(f"- warning: during the probe's best all-thread pass the threads held a CPU only "
+                         f"{100 * min(shares):.0f}% of the time (other processes were running), so the "
+                         "all-thread limits are lower bounds")
     elif bw:
         lines.append(f"- memory bandwidth probe unavailable: {bw['error']}")
     s = m["settings"]
