@@ -35,7 +35,8 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
     const std::size_t row0 = b * kBlockRows;
     for (std::size_t g = 0; g < nq; g += kMaxQueryGroup) {
       const std::size_t group = std::min(kMaxQueryGroup, nq - g);
-      kt.score_tiles(matrix.block(b), nblocks, dims, queries + g * dims, group, scores, stride);
+      if (streaming && nq == 1) kt.score_tiles_streaming(matrix.block(b), nblocks, dims, queries, scores);
+      else kt.score_tiles(matrix.block(b), nblocks, dims, queries + g * dims, group, scores, stride);
       for (std::size_t i = 0; i < group; ++i) {
         topk::TopK& top = tops[g + i];
         const float* s = scores + i * stride;

@@ -34,6 +34,8 @@ struct Scanner {
   const kernels::KernelTable& kt;
   std::size_t panel_blocks;
   const std::int64_t* ids = nullptr;
+  // Single queries over a matrix far larger than the caches use the prefetching kernel.
+  bool streaming = false;
 
   // Pushes every row of `segment` into tops[q] for the nq contiguous prepared queries. Returns false
   // when ctx asked to stop (results are then incomplete).

@@ -29,6 +29,10 @@ struct KernelTable {
   // `queries` holds nqueries (1..kMaxQueryGroup) contiguous vectors of `dims` floats.
   void (*score_tiles)(const float* tiles, std::size_t nblocks, std::size_t dims, const float* queries,
                       std::size_t nqueries, float* scores, std::size_t score_stride);
+  // score_tiles for one query over a matrix too large for the caches: prefetches ahead in address
+  // order (bit-identical scores).
+  void (*score_tiles_streaming)(const float* tiles, std::size_t nblocks, std::size_t dims, const float* query,
+                                float* scores);
   // Writes the positions (ascending) of scores strictly greater than `threshold`; returns their count.
   // n is a multiple of kBlockRows; `positions` must have room for n + kSelectSlack entries (SIMD
   // levels store whole vectors past the last position).

@@ -20,6 +20,7 @@ struct Avx2Ops {
   static Block fma(const Block& rows, __m256 q, const Block& acc) {
     return {_mm256_fmadd_ps(rows.lo, q, acc.lo), _mm256_fmadd_ps(rows.hi, q, acc.hi)};
   }
+  static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1); }
   static void store(float* p, const Block& b) {
     _mm256_storeu_ps(p, b.lo);
     _mm256_storeu_ps(p + 8, b.hi);
@@ -63,7 +64,8 @@ float dot_avx2(const float* a, const float* b, std::size_t n) {
 }  // namespace
 
 const KernelTable& avx2_table() {
-  static const KernelTable table{Isa::avx2, "avx2", &score_tiles_impl<Avx2Ops, 4, 1>, &select_above_avx2,
+  static const KernelTable table{Isa::avx2, "avx2", &score_tiles_impl<Avx2Ops, 4, 1>,
+                                 &score_tiles_streaming_impl<Avx2Ops, 4>, &select_above_avx2,
                                  &dot_avx2};
   return table;
 }

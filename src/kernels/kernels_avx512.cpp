@@ -17,6 +17,7 @@ struct Avx512Ops {
   static Block load(const float* p) { return _mm512_load_ps(p); }
   static __m512 broadcast(float x) { return _mm512_set1_ps(x); }
   static Block fma(Block rows, __m512 q, Block acc) { return _mm512_fmadd_ps(rows, q, acc); }
+  static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1); }
   static void store(float* p, Block b) { _mm512_storeu_ps(p, b); }
 };
 
@@ -64,7 +65,8 @@ float dot_avx512(const float* a, const float* b, std::size_t n) {
 }  // namespace
 
 const KernelTable& avx512_table() {
-  static const KernelTable table{Isa::avx512, "avx512", &score_tiles_impl<Avx512Ops, 8, 4>, &select_above_avx512,
+  static const KernelTable table{Isa::avx512, "avx512", &score_tiles_impl<Avx512Ops, 8, 4>,
+                                 &score_tiles_streaming_impl<Avx512Ops, 8>, &select_above_avx512,
                                  &dot_avx512};
   return table;
 }

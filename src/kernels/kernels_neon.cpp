@@ -20,6 +20,7 @@ struct NeonOps {
   static Block fma(const Block& r, float32x4_t q, const Block& a) {
     return {vfmaq_f32(a.v0, r.v0, q), vfmaq_f32(a.v1, r.v1, q), vfmaq_f32(a.v2, r.v2, q), vfmaq_f32(a.v3, r.v3, q)};
   }
+  static void prefetch(const float* p) { __builtin_prefetch(p, 0, 2); }
   static void store(float* p, const Block& b) {
     vst1q_f32(p, b.v0);
     vst1q_f32(p + 4, b.v1);
@@ -52,7 +53,8 @@ float dot_neon(const float* a, const float* b, std::size_t n) {
 }  // namespace
 
 const KernelTable& neon_table() {
-  static const KernelTable table{Isa::neon, "neon", &score_tiles_impl<NeonOps, 2, 1>, &select_above_neon, &dot_neon};
+  static const KernelTable table{Isa::neon, "neon", &score_tiles_impl<NeonOps, 2, 1>,
+                                 &score_tiles_streaming_impl<NeonOps, 2>, &select_above_neon, &dot_neon};
   return table;
 }
 

@@ -26,6 +26,7 @@ struct ScalarOps {
     for (std::size_t i = 0; i < kBlockRows; ++i) out.v[i] = std::fma(rows.v[i], q, acc.v[i]);
     return out;
   }
+  static void prefetch(const float* p) { __builtin_prefetch(p, 0, 2); }
   static void store(float* p, const Block& b) {
     for (std::size_t i = 0; i < kBlockRows; ++i) p[i] = b.v[i];
   }
@@ -47,7 +48,8 @@ float dot_scalar(const float* a, const float* b, std::size_t n) {
 }  // namespace
 
 const KernelTable& scalar_table() {
-  static const KernelTable table{Isa::scalar, "scalar", &score_tiles_impl<ScalarOps, 1, 1>, &select_above_scalar,
+  static const KernelTable table{Isa::scalar, "scalar", &score_tiles_impl<ScalarOps, 1, 1>,
+                                 &score_tiles_streaming_impl<ScalarOps, 1>, &select_above_scalar,
                                  &dot_scalar};
   return table;
 }
