@@ -15,9 +15,6 @@ namespace {
 using kernels::kBlockRows;
 using kernels::kMaxQueryGroup;
 
-// Measured crossovers (bench/): below this many multiply-adds per thread, waking a helper costs more
-// than it saves.
-constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
 // Query block: kept in L2 beside the row panel; each block streams the matrix once.
 constexpr std::size_t kQueryBlockBytes = std::size_t{256} << 10;
 constexpr std::size_t kQueryBlockMax = 192;
@@ -62,7 +59,7 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
                               kMaxQueryGroup, kQueryBlockMax);
 
   const std::size_t work = n * rows * dims;
-  plan.threads = std::clamp<std::size_t>(work / kMinWorkPerThread, 1, std::max<std::size_t>(max_threads, 1));
+  plan.threads = std::clamp<std::size_t>(work / core::kMinWorkPerThread, 1, std::max<std::size_t>(max_threads, 1));
   if (plan.threads == 1) {
     plan.query_block = std::min(n, cache_block);
     plan.path = "serial";

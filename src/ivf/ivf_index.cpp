@@ -23,8 +23,6 @@ constexpr std::size_t kTrainPointsPerCluster = 40;
 // Calibration: held-out rows used as queries, and the k of the recall it measures.
 constexpr std::size_t kCalibrationQueries = 1000;
 constexpr std::size_t kCalibrationK = 10;
-// Same crossover as exact search: below this many multiply-adds per thread, helpers cost more.
-constexpr std::size_t kMinWorkPerThread = std::size_t{1} << 18;
 
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point& mark) {
@@ -293,7 +291,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   }
   report.probed = lists.size();
   const std::size_t threads =
-      std::clamp<std::size_t>(work / kMinWorkPerThread, 1, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
+      std::clamp<std::size_t>(work / core::kMinWorkPerThread, 1, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
   report.threads = threads;
 
   // One set of n heaps per participating thread (threads x n x kk entries), merged at the end.
