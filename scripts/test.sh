@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need and runs the whole suite: C++ (ctest) and Python (pytest).
 #   - Debian packages (compiler, CMake, Ninja, xxHash, GoogleTest) via apt-get, only when missing;
-#   - a virtual environment under the repository (.venv) with the package and its `test` extra;
+#   - a virtual environment under the repository (.venv) with the package and its `test` and `embed`
+#     extras (the code-search tests run the real embedding model, offline);
 #   - a CMake build of the library and GoogleTest suite under build/cpp.
 # Fails if either suite fails or runs no test. Extra arguments are passed to pytest.
 set -euo pipefail
@@ -12,7 +13,9 @@ root=$(pwd)
 
 echo "==> Python environment (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q ".[test]"
+# torch first, pinned: that version installs a CPU build (an unpinned torch pulls GBs of CUDA).
+.venv/bin/python -m pip install -q torch==2.13.0
+.venv/bin/python -m pip install -q ".[test,embed]"
 
 echo "==> C++ build and ctest"
 cmake -S . -B build/cpp -G Ninja -DCMAKE_BUILD_TYPE=Release -DNNDEX_BUILD_TESTS=ON >/dev/null

