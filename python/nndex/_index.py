@@ -229,6 +229,14 @@ class NNdex:
         DataFrame for a 1-D query, a list of DataFrames (one per query) for a 2-D query. pandas keeps
         the index labels of the selected rows.
         """
+        # Fast path for the commonest call (one float32 query, plain arguments, no cache): the native
+        # side checks dtype, contiguity and length itself and refuses anything else with TypeError.
+        if type(k) is int and k >= 1 and nprobe is None and dataframe is None and self._cache is None:
+            if type(query) is np.ndarray and query.ndim == 1:
+                try:
+                    return self._index.search(query, k, 0)
+                except TypeError:
+                    pass  # not float32 C-contiguous: converted below
         k = _as_k(k)
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
