@@ -64,8 +64,11 @@ float dot_avx512(const float* a, const float* b, std::size_t n) {
 
 }  // namespace
 
+// One query: 4 blocks (4 FMA chains) per step; measured on Zen 4 against 6 and 8, fewer interleaved
+// streams read L2/L3-resident tiles fastest. The streaming variant keeps 8 blocks: it prefetches
+// the next 8-block region in address order anyway.
 const KernelTable& avx512_table() {
-  static const KernelTable table{Isa::avx512, "avx512", &score_tiles_impl<Avx512Ops, 8, 4>,
+  static const KernelTable table{Isa::avx512, "avx512", &score_tiles_impl<Avx512Ops, 4, 4>,
                                  &score_tiles_streaming_impl<Avx512Ops, 8>, &select_above_avx512,
                                  &dot_avx512};
   return table;
