@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+import common  # noqa: E402  (standard library only until numpy is first imported)
+from common import K, SEED, SIM_TOL, TIE_TOL  # noqa: E402
 REPO_DIR = BENCH_DIR.parent
 BUILD_DIR = BENCH_DIR / ".build"
 MEMBW_SRC = BENCH_DIR / "native" / "membw.cpp"
@@ -34,8 +37,6 @@ ALL_SHAPES = [(1000, 48), (1000, 768), (10000, 48), (10000, 768),
               (50000, 128), (100000, 2), (1000000, 128)]
 QUICK_SHAPES = [s for s in ALL_SHAPES if s != (1000000, 128)]
 DEFAULT_BATCHES = (4, 128, 2048)
-K = 10
-SEED = 20240607
 FLOOR_SHAPE = (16, 2)
 
 # A call costing more than this many flops (only batch 2048 on 1,000,000 x 128
@@ -45,14 +46,6 @@ HEAVY_FLOPS = 1e11
 # of the same size: 16 bytes per (query, row) pair.
 NUMPY_BYTES_PER_PAIR = 16
 
-# Score ties: nndex may order (or pick at the k-th place) items whose numpy
-# scores differ by at most this much.
-TIE_TOL = 1e-6
-# Returned similarities must match numpy's dot products this closely.
-SIM_TOL = 1e-5
-
-OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-REMOVED_ENV_MARKER = "NNDEX_BENCH_REMOVED_ENV"
 THREAD_ENV_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -129,19 +122,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def prepare_environment(args: argparse.Namespace) -> None:
-    """Drop OpenBLAS tuning overrides (re-exec'ing so that the dynamic loader
-    and OpenBLAS never see them) and pin BLAS threads if --threads is given.
-    Must run before numpy is imported."""
-    present = [v for v in OPENBLAS_OVERRIDES if v in os.environ]
-    if present:
-        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_OVERRIDES}
-        env[REMOVED_ENV_MARKER] = ";".join(f"{v}={os.environ[v]}" for v in present)
-        argv = list(getattr(sys, "orig_argv", []))
-        if not argv or not any(a.endswith(Path(__file__).name) for a in argv):
-            argv = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.execve(sys.executable, argv, env)
+    """Drop the OpenBLAS tuning overrides (common.prepare_environment re-execs without them) and pin
+    BLAS threads if --threads is given. Must run before numpy is imported."""
+    common.prepare_environment(Path(__file__).resolve())
     if args.threads is not None:
         for var in THREAD_ENV_VARS:
             os.environ[var] = str(args.threads)
@@ -921,7 +904,7 @@ def setup_original(args: argparse.Namespace) -> tuple[Path | None, str | None]:
 
 def main() -> int:
     args = parse_args()
-    removed_env = os.environ.pop(REMOVED_ENV_MARKER, None)
+    removed_env = os.environ.pop(common.REMOVED_ENV_VAR, None)
     nndex_mod = import_nndex()
 
     with limit_blas_threads(args.threads):
