@@ -1,9 +1,11 @@
 """The two caches behind ``enable_cache=True``.
 
-* :class:`QueryCache` (one per NNdex object): a bounded, thread-safe LRU of recent search results.
-  The key holds the query's exact bytes (compared for equality by the dict, never trusted by hash
-  alone), its dtype and shape, k and nprobe. Stored results are private copies that are never handed
-  out; a hit returns fresh copies, so callers can never corrupt the cache.
+* The query-result cache (one per NNdex object) is native: ``nndex._nndex.QueryCache``
+  (python/src/query_cache.hpp), a bounded, thread-safe LRU of recent search results looked up and
+  filled in the same native call as the search, so a miss costs a hash of the query bytes and one
+  lookup. A hash match is confirmed by comparing the stored query bytes, dtype, shape, k and nprobe
+  in full. Stored results are private copies that are never handed out; a hit returns fresh copies,
+  so callers can never corrupt the cache. Its bounds are set here.
 * :class:`IndexCache` (one per process): rebuilding an index from identical data with identical
   options reuses the existing native index. The key is a BLAKE2b digest of the data's bytes plus the
   dtype, shape, layout and every build option; entries are weak, so dropped indexes are freed. It is
@@ -29,7 +31,6 @@ import numpy as np
 QUERY_CACHE_ENTRIES = 1024
 QUERY_CACHE_BYTES = 64 << 20
 QUERY_CACHE_MAX_ROWS = 64  # single queries and batches up to this many rows are cached
-_ENTRY_OVERHEAD = 256  # bytes charged per entry for the key tuple, dict slot and array headers
 
 # Index cache bounds.
 INDEX_CACHE_ENTRIES = 4
@@ -46,7 +47,7 @@ class CacheInfo:
         hits: searches answered from the query-result cache.
         misses: cacheable searches that had to run (queries of more than 64 rows are not counted).
         entries: results held now.
-        bytes: bytes those results and their keys take.
+        bytes: bytes those results and their keys take (query, results and 256 bytes an entry).
         max_entries: the entry bound (least recently used results are evicted past it).
         max_bytes: the byte bound.
         reused_index: whether this index's native data came from the process-wide index cache
@@ -61,65 +62,6 @@ class CacheInfo:
     max_entries: int
     max_bytes: int
     reused_index: bool
-
-
-class QueryCache:
-    """Bounded (entries and bytes), thread-safe LRU of (indices, similarities) results."""
-
-    __slots__ = ("_lock", "_items", "_bytes", "hits", "misses", "max_entries", "max_bytes")
-
-    def __init__(self, max_entries: int = QUERY_CACHE_ENTRIES, max_bytes: int = QUERY_CACHE_BYTES) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[Hashable, tuple[np.ndarray, np.ndarray, int]] = OrderedDict()
-        self._bytes = 0
-        self.hits = 0
-        self.misses = 0
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-
-    @staticmethod
-    def key(query: np.ndarray, k: int, nprobe: int) -> tuple[Any, ...]:
-        """The exact query bytes (C order), dtype, shape, k and nprobe.
-
-        The bytes are part of the key, so a lookup compares them in full: equal hashes never suffice."""
-        return (query.tobytes(), query.dtype.char, query.shape, k, nprobe)
-
-    def get(self, key: Hashable) -> Optional[tuple[np.ndarray, np.ndarray]]:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                self.misses += 1
-                return None
-            self._items.move_to_end(key)
-            self.hits += 1
-        return item[0].copy(), item[1].copy()
-
-    def put(self, key: tuple[Any, ...], ids: np.ndarray, sims: np.ndarray) -> None:
-        """Stores private copies of a result (the caller keeps the arrays it was given)."""
-        size = len(key[0]) + ids.nbytes + sims.nbytes + _ENTRY_OVERHEAD
-        if size > self.max_bytes:
-            return
-        entry = (ids.copy(), sims.copy(), size)  # never handed out: get() returns copies of these
-        items = self._items
-        with self._lock:
-            old = items.pop(key, None)
-            if old is not None:
-                self._bytes -= old[2]
-            items[key] = entry
-            self._bytes += size
-            while len(items) > self.max_entries or self._bytes > self.max_bytes:
-                self._bytes -= items.popitem(last=False)[1][2]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-            self.hits = 0
-            self.misses = 0
-
-    def stats(self) -> tuple[int, int, int, int]:
-        with self._lock:
-            return self.hits, self.misses, len(self._items), self._bytes
 
 
 class SharedIndex:

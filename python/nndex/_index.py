@@ -1,8 +1,8 @@
-"""The NNdex class: argument checking and array conversion in Python, the work in nndex._nndex."""
+"""The NNdex class: argument types and array conversion in Python; value checks, the search and the
+query-result cache in nndex._nndex (one layer of validation: the native one)."""
 
 from __future__ import annotations
 
-import operator
 import os
 from typing import Any, Optional, Union
 
@@ -11,9 +11,10 @@ import numpy as np
 from nndex import _nndex
 from nndex._cache import (
     INDEX_CACHE,
+    QUERY_CACHE_BYTES,
+    QUERY_CACHE_ENTRIES,
     QUERY_CACHE_MAX_ROWS,
     CacheInfo,
-    QueryCache,
     SharedIndex,
     content_digest,
 )
@@ -74,12 +75,16 @@ def _non_negative_int(value: Any, name: str) -> int:
 
 
 def _as_k(k: Any) -> int:
+    """The type check only: the native search rejects k < 1 itself."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
-    k = operator.index(k)
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
-    return k
+    return int(k)
+
+
+def _query_cache(native: Any, enable_cache: bool) -> Any:
+    if not enable_cache:
+        return None
+    return _nndex.QueryCache(native, QUERY_CACHE_ENTRIES, QUERY_CACHE_BYTES, QUERY_CACHE_MAX_ROWS)
 
 
 SearchResult = tuple[np.ndarray, np.ndarray]
@@ -113,7 +118,8 @@ class NNdex:
     One index may be searched from many Python threads at once; the GIL is released while it works.
     """
 
-    __slots__ = ("_index", "_enable_cache", "_cache", "_shared", "_reused", "__weakref__")
+    # _searcher is the query cache (which searches _index) or, with enable_cache=False, _index itself.
+    __slots__ = ("_index", "_enable_cache", "_cache", "_searcher", "_shared", "_reused", "__weakref__")
 
     def __init__(
         self,
@@ -135,10 +141,8 @@ class NNdex:
         if backend.lower() == "gpu":
             raise ValueError("backend='gpu' is not available in this build of nndex; use backend='cpu'")
         approx = bool(approx)
-        if not approx and (nlist is not None or nprobe is not None or recall is not None):
-            raise ValueError("nlist, nprobe and recall apply only to approximate indexes (approx=True)")
-        if recall is not None and nprobe is not None:
-            raise ValueError("give nprobe or recall, not both: recall calibrates nprobe")
+        # Types are checked here; values by the native constructor (ranges, nlist <= rows, which
+        # options need approx=True, nprobe with recall), except what its 0 = "choose" cannot carry.
         nlist_value = 0 if nlist is None else _positive_int(nlist, "nlist")
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         if recall is None:
@@ -147,7 +151,7 @@ class NNdex:
             if isinstance(recall, bool) or not isinstance(recall, (int, float, np.floating, np.integer)):
                 raise TypeError(f"recall must be a float, got {type(recall).__name__}")
             recall_value = float(recall)
-            if not 0.0 < recall_value <= 1.0:
+            if recall_value == 0.0:  # 0.0 means "the default" to the native side
                 raise ValueError(f"recall must be in (0, 1], got {recall}")
         seed_value = _DEFAULT_SEED if seed is None else _non_negative_int(seed, "seed")
         if gpu_device_index is not None and (
@@ -185,7 +189,8 @@ class NNdex:
         self._index = native
         self._shared = shared
         self._enable_cache = enable_cache
-        self._cache = QueryCache() if enable_cache else None
+        self._cache = _query_cache(native, enable_cache)
+        self._searcher = native if self._cache is None else self._cache
 
     @classmethod
     def from_file(
@@ -226,17 +231,18 @@ class NNdex:
 
         With ``dataframe`` (a pandas or polars DataFrame with one row per index row), the matching rows
         of that frame come back instead, most similar first, with a float32 ``similarity`` column: one
-        DataFrame for a 1-D query, a list of DataFrames (one per query) for a 2-D query. pandas keeps
-        the index labels of the selected rows.
+        DataFrame for a single query (a 1-D query or a query of one row, such as ``frame.iloc[[0]]``),
+        a list of DataFrames (one per query) for two or more queries, as the original library does.
+        pandas keeps the index labels of the selected rows.
         """
-        # Fast path for the commonest call (one float32 query, plain arguments, no cache): the native
-        # side checks dtype, contiguity and length itself and refuses anything else with TypeError.
-        if type(k) is int and k >= 1 and nprobe is None and dataframe is None and self._cache is None:
-            if type(query) is np.ndarray and query.ndim == 1:
-                try:
-                    return self._index.search(query, k, 0)
-                except TypeError:
-                    pass  # not float32 C-contiguous: converted below
+        # Fast path for the commonest call (one float32 query, plain arguments), cached or not: the
+        # native side checks k, dtype, contiguity and length itself and refuses a query it would have
+        # to convert with TypeError.
+        if type(k) is int and nprobe is None and dataframe is None and type(query) is np.ndarray and query.ndim == 1:
+            try:
+                return self._searcher.search(query, k, 0)
+            except TypeError:
+                pass  # not float32 C-contiguous: converted below
         k = _as_k(k)
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
@@ -251,26 +257,18 @@ class NNdex:
             q = _as_matrix(query, "query")
             if q.ndim == 1:
                 q = np.ascontiguousarray(q, dtype=np.float32)
-        cache = self._cache
-        if cache is not None and (q.ndim == 1 or q.shape[0] <= QUERY_CACHE_MAX_ROWS):
-            cache_key = cache.key(q, k, nprobe_value)
-            result = cache.get(cache_key)
-            if result is None:
-                result = self._run(q, k, nprobe_value)
-                cache.put(cache_key, *result)
+        if q.ndim == 1:
+            result = self._searcher.search(q, k, nprobe_value)
         else:
-            result = self._run(q, k, nprobe_value)
+            result = self._searcher.search_batch(q, k, nprobe_value)
         if frame_kind is None:
             return result
         ids, sims = result
         if ids.ndim == 1:
             return frame_rows(dataframe, frame_kind, ids, sims)
+        if ids.shape[0] == 1:  # one query given as one row: one DataFrame, as the original returns
+            return frame_rows(dataframe, frame_kind, ids[0], sims[0])
         return [frame_rows(dataframe, frame_kind, ids[i], sims[i]) for i in range(ids.shape[0])]
-
-    def _run(self, q: np.ndarray, k: int, nprobe: int) -> SearchResult:
-        if q.ndim == 1:
-            return self._index.search(q, k, nprobe)
-        return self._index.search_batch(q, k, nprobe)
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses and sizes of this index's query-result cache (see :class:`nndex.CacheInfo`)."""
@@ -315,7 +313,8 @@ class NNdex:
     def _init_wrapper(self, native: Any, enable_cache: bool) -> None:
         self._index = native
         self._enable_cache = bool(enable_cache)
-        self._cache = QueryCache() if self._enable_cache else None
+        self._cache = _query_cache(native, self._enable_cache)
+        self._searcher = native if self._cache is None else self._cache
         self._shared = None
         self._reused = False
 
@@ -344,6 +343,12 @@ class NNdex:
     def approx(self) -> bool:
         """Whether approximate (IVF) search was requested."""
         return self._index.approx
+
+    @property
+    def uses_ivf(self) -> bool:
+        """Whether the index searches with IVF; False when approx=True fell back to exact search on a
+        small matrix (and always False for exact indexes)."""
+        return self._index.uses_ivf
 
     @property
     def nlist(self) -> int:
@@ -376,7 +381,7 @@ class NNdex:
         return self._index.memory_bytes
 
     def __repr__(self) -> str:
-        ivf = f", nlist={self.nlist}, nprobe={self.nprobe}" if self._index.uses_ivf else ""
+        ivf = f", nlist={self.nlist}, nprobe={self.nprobe}" if self.uses_ivf else ""
         return (
             f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}, "
             f"backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"

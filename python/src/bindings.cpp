@@ -6,12 +6,14 @@
 #include <nanobind/stl/string_view.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <thread>
 #include <vector>
 
 #include "nndex/nndex.hpp"
+#include "query_cache.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -52,12 +54,58 @@ nb::ndarray<nb::numpy, T> owned_array(std::unique_ptr<T[]> data, std::size_t row
 // Searches below this many multiply-adds (a few microseconds) keep the GIL.
 constexpr std::size_t kGilFreeWork = std::size_t{1} << 15;
 
+// A per-NNdex query-result cache bound to one native index (which it keeps alive).
+struct CachedIndex {
+  nb::object owner;  // the nndex::Index Python object
+  const nndex::Index* index;
+  nndex_py::QueryCache cache;
+  std::size_t max_rows;  // batches of more rows are searched without the cache
+};
+
+// The cache key of `queries`: their elements in C order (gathered into `scratch` when the view is
+// strided), dtype, shape, k and nprobe.
+nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k, std::size_t nprobe,
+                          std::vector<std::byte>& scratch) {
+  const std::size_t item = q.type == nndex::ScalarType::f32 ? sizeof(float) : sizeof(double);
+  nndex_py::QueryKey key{nullptr, q.rows * q.cols * item, q.type == nndex::ScalarType::f32 ? std::uint8_t{0} : std::uint8_t{1},
+                         two_d, q.rows, q.cols, k, nprobe};
+  if (q.col_stride == 1 && (q.rows == 1 || q.row_stride == static_cast<std::ptrdiff_t>(q.cols))) {
+    key.data = static_cast<const std::byte*>(q.data);
+    return key;
+  }
+  scratch.resize(key.bytes);
+  const auto* base = static_cast<const std::byte*>(q.data);
+  for (std::size_t r = 0; r < q.rows; ++r)
+    for (std::size_t c = 0; c < q.cols; ++c)
+      std::memcpy(scratch.data() + (r * q.cols + c) * item,
+                  base + (static_cast<std::ptrdiff_t>(r) * q.row_stride + static_cast<std::ptrdiff_t>(c) * q.col_stride) *
+                             static_cast<std::ptrdiff_t>(item),
+                  item);
+  key.data = scratch.data();
+  return key;
+}
+
+// One search, answered from `cache` when it holds the result and stored there on a miss. The lookup
+// and the fill run in this call, with the GIL held; only the search itself may release it.
 nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, std::size_t nprobe,
-                     bool two_d) {
+                     bool two_d, CachedIndex* cached = nullptr) {
   if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
   const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), index.rows());
-  auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[queries.rows * kk]);
-  auto sims = std::unique_ptr<float[]>(new float[queries.rows * kk]);
+  const std::size_t count = queries.rows * kk;
+  auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[count]);
+  auto sims = std::unique_ptr<float[]>(new float[count]);
+  const bool use_cache = cached != nullptr && queries.rows > 0 && queries.rows <= cached->max_rows &&
+                         queries.cols == index.dims() && queries.data != nullptr;
+  std::vector<std::byte> scratch;
+  nndex_py::QueryKey key;
+  std::uint64_t hash = 0;
+  if (use_cache) {
+    key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, scratch);
+    hash = cached->cache.hash(key);
+    if (cached->cache.lookup(key, hash, ids.get(), sims.get(), count))
+      return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
+                            owned_array(std::move(sims), queries.rows, kk, two_d));
+  }
   nndex::SearchParams params{&python_interrupt_pending, nprobe};
   if (queries.rows * index.rows() * index.dims() < kGilFreeWork) {
     // A few microseconds of work: releasing and re-taking the GIL would cost a noticeable share.
@@ -66,14 +114,22 @@ nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries
     nb::gil_scoped_release nogil;
     index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
   }
+  if (use_cache) cached->cache.insert(key, hash, ids.get(), sims.get(), count);
   return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
                         owned_array(std::move(sims), queries.rows, kk, two_d));
+}
+
+nb::tuple search_one(const nndex::Index& index, const Query& query, std::int64_t k, std::size_t nprobe,
+                     CachedIndex* cached) {
+  if (query.shape(0) != index.dims()) throw nndex::DimensionMismatch(index.dims(), query.shape(0), "query");
+  return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, false, cached);
 }
 
 }  // namespace
 
 NB_MODULE(_nndex, m) {
-  m.doc() = "nndex native extension: exact top-k similarity search (use the nndex package, not this module).";
+  m.doc() = "nndex native extension: exact and approximate (IVF) top-k similarity search, and the query-result "
+            "cache (use the nndex package, not this module).";
   m.attr("__version__") = NNDEX_VERSION_STRING;
 
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
@@ -113,8 +169,7 @@ NB_MODULE(_nndex, m) {
       .def(
           "search",
           [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe) {
-            if (query.shape(0) != self.dims()) throw nndex::DimensionMismatch(self.dims(), query.shape(0), "query");
-            return run_search(self, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, false);
+            return search_one(self, query, k, nprobe, nullptr);
           },
           "query"_a.noconvert(), "k"_a, "nprobe"_a = 0)
       .def(
@@ -164,6 +219,42 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("uses_ivf", &nndex::Index::uses_ivf)
       .def_prop_ro("nlist", &nndex::Index::nlist)
       .def_prop_ro("nprobe", &nndex::Index::nprobe);
+
+  nb::class_<CachedIndex>(m, "QueryCache")
+      .def(
+          "__init__",
+          [](CachedIndex* self, nb::object index, std::size_t max_entries, std::size_t max_bytes, std::size_t max_rows,
+             bool colliding_hash) {
+            const nndex::Index* native = &nb::cast<const nndex::Index&>(index);
+            new (self) CachedIndex{std::move(index), native, nndex_py::QueryCache(max_entries, max_bytes, colliding_hash),
+                                   max_rows};
+          },
+          "index"_a, "max_entries"_a, "max_bytes"_a, "max_rows"_a, "colliding_hash"_a = false,
+          "A bounded LRU of search results over `index`; search() and search_batch() as Index's.")
+      .def(
+          "search",
+          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe) {
+            return search_one(*self.index, query, k, nprobe, &self);
+          },
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+      .def(
+          "search_batch",
+          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe) {
+            return run_search(*self.index, view_of(queries), k, nprobe, true, &self);
+          },
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+      .def(
+          "stats",
+          [](const CachedIndex& self) {
+            const nndex_py::QueryCacheStats s = self.cache.stats();
+            return nb::make_tuple(s.hits, s.misses, s.entries, s.bytes);
+          },
+          "(hits, misses, entries, bytes)")
+      .def("clear", [](CachedIndex& self) { self.cache.clear(); })
+      .def_prop_ro("index", [](const CachedIndex& self) { return self.owner; })
+      .def_prop_ro("max_entries", [](const CachedIndex& self) { return self.cache.max_entries(); })
+      .def_prop_ro("max_bytes", [](const CachedIndex& self) { return self.cache.max_bytes(); })
+      .def_prop_ro("max_rows", [](const CachedIndex& self) { return self.max_rows; });
 
   m.def("hardware_threads", [] { return std::thread::hardware_concurrency(); });
 }

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from nndex import CacheInfo, NNdex
-from nndex._cache import INDEX_CACHE, QUERY_CACHE_MAX_ROWS, QueryCache
+from nndex import CacheInfo, NNdex, _nndex
+from nndex._cache import INDEX_CACHE, QUERY_CACHE_MAX_ROWS
 from oracle_helpers import make_data, make_queries
 
 DATA = make_data(600, 16)
@@ -119,54 +119,79 @@ def test_clear_cache():
     assert (info.hits, info.misses, info.entries, info.bytes) == (0, 0, 0, 0)
 
 
+def _native_cache(data, max_entries, max_bytes, colliding_hash=False):
+    """A native query cache over a fresh exact index of `data` (what NNdex builds, with small bounds)."""
+    native = NNdex(data, enable_cache=False)._index
+    return _nndex.QueryCache(native, max_entries, max_bytes, QUERY_CACHE_MAX_ROWS, colliding_hash)
+
+
+def _entry_bytes(dims, k):
+    return dims * 4 + k * (8 + 4) + 256  # query, ids, similarities and the per-entry overhead
+
+
 def test_lru_bounds_by_entries_and_bytes():
-    cache = QueryCache(max_entries=3, max_bytes=10_000)
-    ids, sims = np.arange(4), np.ones(4, np.float32)
-    keys = [QueryCache.key(np.full(4, i, np.float32), 4, 0) for i in range(5)]
-    for key in keys[:3]:
-        cache.put(key, ids, sims)
-    assert cache.get(keys[0]) is not None  # keys[0] becomes the most recent
-    cache.put(keys[3], ids, sims)  # evicts keys[1], the least recent
-    assert cache.get(keys[1]) is None
-    assert all(cache.get(k) is not None for k in (keys[0], keys[2], keys[3]))
-    assert cache.stats()[2] == 3
+    data = make_data(50, 4)
+    queries = make_queries(5, 4, salt=2)
+    cache = _native_cache(data, max_entries=3, max_bytes=10_000)
+    for q in queries[:3]:
+        cache.search(q, 4)
+    cache.search(queries[0], 4)  # a hit: queries[0] becomes the most recent
+    cache.search(queries[3], 4)  # evicts queries[1], the least recent
+    assert cache.stats() == (1, 4, 3, 3 * _entry_bytes(4, 4))
+    cache.search(queries[1], 4)  # gone: a miss (which evicts queries[2])
+    for q in (queries[0], queries[3], queries[1]):
+        cache.search(q, 4)
+    hits, misses, entries, size = cache.stats()
+    assert (hits, misses, entries) == (4, 5, 3)
 
-    small = QueryCache(max_entries=100, max_bytes=2_000)
-    big_key = QueryCache.key(np.zeros(200, np.float32), 4, 0)  # 800 bytes of query + results + overhead
-    for i in range(5):
-        small.put(QueryCache.key(np.full(200, i, np.float32), 4, 0), ids, sims)
-        assert small.stats()[3] <= 2_000
-    assert small.stats()[2] < 5
-    huge = QueryCache(max_entries=10, max_bytes=100)
-    huge.put(big_key, ids, sims)  # larger than the whole budget: not stored
-    assert huge.stats()[2] == 0
+    per_entry = _entry_bytes(200, 4)
+    small = _native_cache(make_data(50, 200), max_entries=100, max_bytes=2 * per_entry + 10)
+    for q in make_queries(5, 200, salt=3):
+        small.search(q, 4)
+        assert small.stats()[3] <= 2 * per_entry + 10
+    assert small.stats()[2:] == (2, 2 * per_entry)
+    huge = _native_cache(make_data(50, 200), max_entries=10, max_bytes=per_entry - 1)
+    huge.search(make_queries(1, 200)[0], 4)  # larger than the whole budget: not stored
+    assert huge.stats()[2:] == (0, 0)
+    assert (cache.max_entries, cache.max_bytes, cache.max_rows) == (3, 10_000, QUERY_CACHE_MAX_ROWS)
 
 
-def test_keys_are_compared_not_just_hashed(monkeypatch):
-    """Two different queries whose keys hash equally still get their own results."""
+def test_keys_are_compared_not_just_hashed():
+    """With every key hashing equally, different queries still get their own results."""
+    cache = _native_cache(DATA, max_entries=64, max_bytes=1 << 20, colliding_hash=True)
+    plain = NNdex(DATA, enable_cache=False)
+    near = QUERIES.copy()
+    near[1] = QUERIES[0]
+    near[1, 15] = np.nextafter(QUERIES[0, 15], np.float32(2))  # differs from queries[0] in one bit
+    for _ in range(2):
+        for q in near:
+            _identical(cache.search(q, 5), plain.search(q, k=5))
+        _identical(cache.search_batch(near[:2], 5), plain.search(near[:2], k=5))
+        _identical(cache.search(near[0], 6), plain.search(near[0], k=6))  # same bytes, other k
+    hits, misses, entries, _ = cache.stats()
+    assert (hits, misses, entries) == (len(near) + 2, len(near) + 2, len(near) + 2)
 
-    class Colliding:
-        def __init__(self, key):
-            self.key = key
 
-        def __hash__(self):
-            return 42
-
-        def __eq__(self, other):
-            return isinstance(other, Colliding) and self.key == other.key
-
-        def __getitem__(self, i):
-            return self.key[i]
-
-    real = QueryCache.key
-    monkeypatch.setattr(QueryCache, "key", staticmethod(lambda q, k, nprobe: Colliding(real(q, k, nprobe))))
+def test_strided_and_float64_batches_are_keyed_by_their_values():
     index = NNdex(DATA)
     plain = NNdex(DATA, enable_cache=False)
-    for _ in range(2):
-        for q in QUERIES:
-            _identical(index.search(q, k=5), plain.search(q, k=5))
-    info = index.cache_info()
-    assert (info.hits, info.misses) == (len(QUERIES), len(QUERIES))
+    wide = np.zeros((5, 32), np.float32)
+    wide[:, ::2] = QUERIES
+    strided = wide[:, ::2]  # the same values as QUERIES, read with a stride
+    fortran = np.asfortranarray(QUERIES)
+    for batch in (QUERIES, strided, fortran):
+        _identical(index.search(batch, k=4), plain.search(QUERIES, k=4))
+    assert (index.cache_info().hits, index.cache_info().misses) == (2, 1)
+    as_f64 = QUERIES.astype(np.float64)
+    _identical(index.search(as_f64, k=4), plain.search(as_f64, k=4))
+    assert index.cache_info().misses == 2  # float64 bytes differ: an entry of their own
+
+
+def test_default_searches_go_straight_to_the_native_cache():
+    cached = NNdex(DATA)
+    assert isinstance(cached._searcher, _nndex.QueryCache) and cached._searcher.index is cached._index
+    plain = NNdex(DATA, enable_cache=False)
+    assert plain._searcher is plain._index
 
 
 def test_concurrent_searches_share_the_cache():
