@@ -387,11 +387,24 @@ def main(argv: Optional[Sequence[str]] = None, extra: Iterable[Registrar] = ()) 
 
 
 def _describe(exc: BaseException) -> str:
+    """The text after ``nndex: error: ``: one program name (native messages may carry their own
+    ``nndex: `` prefix, removed here) and the file named once."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        return f"'{exc.filename}': {exc.strerror}"
+        reason = _without_prefix(" ".join(str(exc.strerror).split()))
+        name = os.fsdecode(exc.filename) if isinstance(exc.filename, (str, bytes, os.PathLike)) else str(exc.filename)
+        return reason if name in reason else f"'{name}': {reason}"
     if isinstance(exc, (CommandError, ValueError, OSError)):
-        return _one_line(exc)
-    return f"{type(exc).__name__}: {_one_line(exc)}"
+        return _without_prefix(_one_line(exc))
+    return f"{type(exc).__name__}: {_without_prefix(_one_line(exc))}"
+
+
+_PROGRAM_PREFIX = "nndex: "
+
+
+def _without_prefix(text: str) -> str:
+    while text.startswith(_PROGRAM_PREFIX):
+        text = text[len(_PROGRAM_PREFIX) :]
+    return text
 
 
 def _one_line(exc: BaseException) -> str:

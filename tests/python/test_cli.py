@@ -37,6 +37,7 @@ def _one_error_line(err):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0].startswith("nndex: error: "), err
+    assert lines[0].count("nndex: ") == 1, err  # one program name, however deep the message came from
     assert "Traceback" not in err
     return lines[0]
 
@@ -151,6 +152,32 @@ def test_errors_are_one_line_with_status_1(files, capsys, argv, pattern):
     line = _one_error_line(err)
     assert re.search(pattern, line), line
     assert not (files / "r.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, path",
+    [
+        (["build", "{f}/data.npy", "-o", "{f}/no/dir/i.nndex"], "{f}/no/dir/i.nndex"),
+        (["info", "{f}/missing.nndex"], "{f}/missing.nndex"),
+        (["search", "{f}/missing.nndex", "{f}/queries.npy"], "{f}/missing.nndex"),
+        (["build", "{f}/missing.npy", "-o", "{f}/i.nndex"], "{f}/missing.npy"),
+    ],
+    ids=["save", "info", "search", "build-input"],
+)
+def test_file_errors_name_the_program_and_the_file_once(files, capsys, argv, path):
+    status, _, err = run_main([a.format(f=files) for a in argv], capsys)
+    line = _one_error_line(err)
+    assert status == 1 and line.count(path.format(f=files)) == 1, line
+    assert "No such file or directory" in line
+
+
+def test_native_program_prefix_is_dropped(files, capsys, monkeypatch):
+    def fail(*args, **kwargs):
+        raise ValueError("nndex: index file 'x': checksum mismatch")
+
+    monkeypatch.setattr(NNdex, "load", fail)
+    status, _, err = run_main(["info", files / "data.npy"], capsys)
+    assert status == 1 and _one_error_line(err) == "nndex: error: index file 'x': checksum mismatch"
 
 
 def test_usage_errors_exit_2(capsys):
