@@ -22,8 +22,24 @@ def test_version_is_a_string():
 
 
 def test_nndex_class_is_exported():
-    assert nndex.NNdex is NNdex
-    assert isinstance(NNdex, type)
+    from nndex._index import NNdex as defined
+
+    assert nndex.NNdex is NNdex is defined
+    index = nndex.NNdex(make_data(4, 3))
+    assert type(index) is defined and repr(index).startswith("NNdex(rows=4, dims=3, ")
+    assert sorted(nndex.__all__) == ["CacheInfo", "NNdex", "__version__", "load_matrix"]
+
+
+def test_uses_ivf():
+    data = make_data(2048, 256)  # above the automatic IVF threshold (1,024 rows and 2**19 values)
+    ivf = NNdex(data, approx=True, nlist=8, nprobe=2)
+    assert ivf.uses_ivf is True and ivf.approx is True and ivf.nlist == 8
+    assert "nlist=8, nprobe=2" in repr(ivf)
+    assert NNdex(data, approx=True).uses_ivf is True
+    assert NNdex(data[:1000], approx=True).uses_ivf is False  # under 1,024 rows: exact search
+    assert NNdex(data).uses_ivf is False
+    with pytest.raises(AttributeError):
+        ivf.uses_ivf = False
 
 
 @pytest.mark.parametrize("threads", [None, 1, 2, 3], ids=["threads-default", "t1", "t2", "t3"])
@@ -111,6 +127,7 @@ def test_approx_on_a_small_matrix_falls_back_to_exact(normalized):
     approx = NNdex(data, normalized=normalized, approx=True)
     exact = NNdex(data, normalized=normalized)
     assert approx.approx is True and exact.approx is False
+    assert approx.uses_ivf is False and exact.uses_ivf is False
     assert approx.nlist == 1 and approx.nprobe == 1
     for got, want in zip(approx.search(data[:5], k=7), exact.search(data[:5], k=7)):
         np.testing.assert_array_equal(got, want)

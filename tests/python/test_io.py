@@ -3,6 +3,7 @@ and save/load/mmap/pickle round trips."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pathlib
@@ -539,7 +540,10 @@ def test_bad_index_files(tmp_path, name, mmap):
 
 def test_package_exports_and_docstrings():
     assert nndex.load_matrix is load_matrix
-    assert nndex.CacheInfo is not None
+    assert dataclasses.is_dataclass(nndex.CacheInfo) and nndex.CacheInfo.__dataclass_params__.frozen
+    assert [f.name for f in dataclasses.fields(nndex.CacheInfo)] == [
+        "enabled", "hits", "misses", "entries", "bytes", "max_entries", "max_bytes", "reused_index"]
+    assert type(NNdex(DATA).cache_info()) is nndex.CacheInfo
     public = [nndex.NNdex, nndex.load_matrix, nndex.CacheInfo, NNdex.from_file, NNdex.search, NNdex.save,
               NNdex.load, NNdex.cache_info, NNdex.clear_cache]
     public += [getattr(NNdex, name) for name in dir(NNdex) if isinstance(getattr(NNdex, name, None), property)]

@@ -227,7 +227,9 @@ def test_gaussian_default_recall(gaussian):
     idx, sims = ix.search(gaussian.queries, k=K)
     r = recall_at_k(idx, gaussian.exact[0])
     print(f"gaussian: nlist={ix.nlist} nprobe={ix.nprobe} recall@10={r:.4f}")
-    assert r >= 0.90, f"recall@10 {r:.4f} < 0.90 (nlist={ix.nlist}, nprobe={ix.nprobe})"
+    # The promise holds here too, though plain Gaussian data gives clusters little to exploit: the
+    # calibration probes most lists (nprobe 320 of 447 on the Intel Xeon machine).
+    assert r >= 0.95, f"recall@10 {r:.4f} < 0.95 (nlist={ix.nlist}, nprobe={ix.nprobe})"
     assert_valid_result(idx[:50], sims[:50], gaussian.data, gaussian.queries[:50], K)
 
 
@@ -471,8 +473,8 @@ def test_other_seeds_give_valid_results(seed_data):
         ix = NNdex(data, approx=True, seed=seed)
         idx, sims = ix.search(queries, k=K)
         assert_valid_result(idx, sims, data, queries, K)
-        # Calibrated for 0.95 on other queries: far from that would mean a broken index.
-        assert recall_at_k(idx, exact_idx) >= 0.85
+        # Default settings with any seed keep the promise, recall@10 >= 0.95 on held-out queries.
+        assert recall_at_k(idx, exact_idx) >= 0.95, (seed, ix.nlist, ix.nprobe)
         assert_matches_oracle(*ix.search(queries[:20], k=K, nprobe=ix.nlist), data, queries[:20], K, normalized=False)
 
 
@@ -500,7 +502,7 @@ def test_normalized_mode():
     idx, sims = ix.search(queries, k=K)
     # Similarities are raw dot products of the stored rows (not cosines).
     assert_valid_result(idx, sims, data, queries, K, normalized=True)
-    assert recall_at_k(idx, exact_idx) >= 0.8
+    assert recall_at_k(idx, exact_idx) >= 0.95  # nprobe calibrated for the default target
     assert_matches_oracle(*ix.search(queries, k=K, nprobe=48), data, queries, K, normalized=True)
     # Scaling the data changes raw dot products: the index must not have normalised it.
     big = NNdex(data * 2, normalized=True, approx=True, nlist=48)
