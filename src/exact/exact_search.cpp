@@ -6,7 +6,7 @@
 
 #include "core/cache_size.hpp"
 #include "core/thread_pool.hpp"
-#include "exact/scan.hpp"
+#include "scan/scan.hpp"
 #include "topk/topk.hpp"
 
 namespace nndex::exact {
@@ -14,6 +14,9 @@ namespace {
 
 using kernels::kBlockRows;
 using kernels::kMaxQueryGroup;
+using scan::Scanner;
+using scan::Segment;
+using scan::panel_blocks_for;
 
 // Query block: kept in L2 beside the row panel; each block streams the matrix once.
 constexpr std::size_t kQueryBlockBytes = std::size_t{256} << 10;

@@ -330,7 +330,7 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   p.nprobe = h.nprobe;
   std::size_t block = 0, total_rows = 0;
   for (std::size_t c = 0; c < nlist; ++c) {
-    const exact::Segment s{words[3 * c], words[3 * c + 1], words[3 * c + 2]};
+    const scan::Segment s{words[3 * c], words[3 * c + 1], words[3 * c + 2]};
     if (s.block_begin != block || s.block_end < s.block_begin || s.block_end - s.block_begin > h.rows ||
         s.rows > (s.block_end - s.block_begin) * kernels::kBlockRows || s.rows + kernels::kBlockRows <= (s.block_end - s.block_begin) * kernels::kBlockRows)
       bad(name, "cluster table is inconsistent at cluster " + std::to_string(c));

@@ -137,7 +137,7 @@ IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const Bui
 
 std::size_t IvfIndex::memory_bytes() const {
   return p_.data.bytes() + p_.ids.size() * sizeof(std::int64_t) + p_.centroids.bytes() +
-         p_.clusters.size() * sizeof(exact::Segment);
+         p_.clusters.size() * sizeof(scan::Segment);
 }
 
 std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels,
@@ -303,7 +303,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
     for (std::size_t q = 0; q < n; ++q)
       tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
 
-  const exact::Scanner scanner{p_.data, kt, exact::panel_blocks_for(p_.dims), p_.ids.data()};
+  const scan::Scanner scanner{p_.data, kt, scan::panel_blocks_for(p_.dims), p_.ids.data()};
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
     const std::size_t c = active[a];
     const std::size_t first = per_cluster[c];

@@ -11,7 +11,7 @@
 
 #include "core/array.hpp"
 #include "core/tiled_matrix.hpp"
-#include "exact/scan.hpp"
+#include "scan/scan.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
 
@@ -60,7 +60,7 @@ class IvfIndex {
     std::size_t dims = 0;
     core::TiledMatrix data;              // clusters one after another, each from a block boundary
     core::Array<std::int64_t> ids;       // stored row -> original row; -1 on padding
-    std::vector<exact::Segment> clusters;
+    std::vector<scan::Segment> clusters;
     core::TiledMatrix centroids;
     std::size_t nprobe = 1;
   };

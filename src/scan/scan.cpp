@@ -1,10 +1,10 @@
-#include "exact/scan.hpp"
+#include "scan/scan.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-namespace nndex::exact {
+namespace nndex::scan {
 namespace {
 
 using kernels::kBlockRows;
@@ -62,4 +62,4 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
   return true;
 }
 
-}  // namespace nndex::exact
+}  // namespace nndex::scan

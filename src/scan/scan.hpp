@@ -1,4 +1,4 @@
-// The fused scoring + top-k inner loop shared by exact search and IVF probing.
+// The fused scoring + top-k inner loop shared by the exact and IVF engines.
 //
 // Rows are scored a panel of blocks at a time against groups of kernels::kMaxQueryGroup queries; the
 // scores (at most kMaxQueryGroup x kPanelMaxBlocks x 16 floats = 24 KiB, on the stack) are filtered
@@ -14,7 +14,7 @@
 #include "kernels/kernels.hpp"
 #include "topk/topk.hpp"
 
-namespace nndex::exact {
+namespace nndex::scan {
 
 inline constexpr std::size_t kPanelMaxBlocks = 64;
 
@@ -43,4 +43,4 @@ struct Scanner {
             core::TaskContext* ctx) const;
 };
 
-}  // namespace nndex::exact
+}  // namespace nndex::scan
