@@ -11,9 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
-#include <vector>
 
 namespace nndex_py {
 
@@ -40,6 +40,8 @@ class QueryCache {
  public:
   // Bytes charged per entry on top of the query and result arrays (list node, map slot, arrays).
   static constexpr std::size_t kEntryOverhead = 256;
+  // Entries from this size on reuse the buffer of an evicted one (see spare_).
+  static constexpr std::size_t kReuseFrom = std::size_t{16} << 10;
 
   // `colliding_hash` (tests only) gives every key the same hash, so lookups must rely on the full
   // comparison.
@@ -59,15 +61,23 @@ class QueryCache {
   std::size_t max_bytes() const noexcept { return max_bytes_; }
 
  private:
+  // One allocation an entry: `count` ids, then `count` similarities, then the query bytes.
   struct Entry {
     std::uint64_t hash;
     std::uint8_t dtype;
     bool two_d;
     std::size_t rows, cols, k, nprobe;
-    std::vector<std::byte> query;
-    std::vector<std::int64_t> ids;
-    std::vector<float> sims;
+    std::size_t query_bytes;
+    std::size_t count;
+    std::unique_ptr<std::byte[]> buffer;
+    std::size_t capacity;  // bytes of `buffer` (at least what the entry uses)
     std::size_t charge;
+
+    const std::int64_t* ids() const noexcept { return reinterpret_cast<const std::int64_t*>(buffer.get()); }
+    const float* sims() const noexcept {
+      return reinterpret_cast<const float*>(buffer.get() + count * sizeof(std::int64_t));
+    }
+    const std::byte* query() const noexcept { return buffer.get() + count * (sizeof(std::int64_t) + sizeof(float)); }
   };
   using List = std::list<Entry>;
 
@@ -80,6 +90,12 @@ class QueryCache {
   mutable std::mutex mutex_;
   List lru_;  // most recently used first
   std::unordered_multimap<std::uint64_t, List::iterator> by_hash_;
+  // The largest buffer of a recently evicted entry of kReuseFrom bytes or more, reused by the next
+  // insert that fits in it (and uses at least half): a full cache replaces an entry at every miss,
+  // and freeing and allocating a large batch's entry each time costs more than copying it. At most
+  // one buffer, dropped by clear().
+  std::unique_ptr<std::byte[]> spare_;
+  std::size_t spare_capacity_ = 0;
   std::size_t bytes_ = 0;
   std::size_t hits_ = 0;
   std::size_t misses_ = 0;
