@@ -3,8 +3,10 @@
 // A call splits its work into tasks and runs them itself, helped by at most `max_threads - 1` workers.
 // Helpers are handed out as tickets; tickets a busy pool never started are withdrawn when the caller
 // has finished everything itself, so a call never waits on another call's work, and concurrent callers
-// share the same workers instead of each bringing their own. Workers sleep on a condition variable
-// between calls: nothing spins once a call has returned.
+// share the same workers instead of each bringing their own. Tasks are dealt out as one contiguous
+// range per participant (helper h always gets range h, stolen from only when its owner is late), so
+// repeated calls keep each thread on the same data. A worker that served a call polls for the next
+// one for a bounded ~0.1 ms before it sleeps on a condition variable; an idle pool never spins.
 #pragma once
 
 #include <cstddef>
@@ -38,14 +40,13 @@ class TaskFn {
   void (*call_)(void*, std::size_t, TaskContext&);
 };
 
-// Multiply-adds of search work that justify one more thread: waking a parked helper costs tens of
-// microseconds (and varies), so smaller searches stay on the calling thread. Measured with bench/
-// single queries: two threads start to win at about 1.5 M multiply-adds (2,000 x 768).
-inline constexpr std::size_t kMinWorkPerThread = 720'000;
-
 // Runs fn(0..ntasks-1) on up to max_threads threads (the caller included) and returns when all are
 // done. Rethrows the first exception a task threw; throws nndex::Interrupted if should_stop fired.
 void parallel_for(std::size_t ntasks, std::size_t max_threads, const StopCheck& should_stop, TaskFn fn);
+
+// True while a worker is still polling after a recent call, or a call ended within that window: a
+// loop of calls is under way and one more thread joins for about a microsecond rather than a wake-up.
+bool helpers_warm();
 
 // Hardware threads of this machine (at least 1).
 std::size_t hardware_threads();

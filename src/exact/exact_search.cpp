@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/cache_size.hpp"
+#include "core/thread_budget.hpp"
 #include "core/thread_pool.hpp"
 #include "scan/scan.hpp"
 #include "topk/topk.hpp"
@@ -53,7 +54,8 @@ void scan_into(const Scanner& scanner, const float* queries, std::size_t n, std:
 
 }  // namespace
 
-Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads) {
+Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
+               const core::ThreadBudgetInputs& inputs) {
   Plan plan;
   const std::size_t blocks = ceil_div(rows, kBlockRows);
   plan.panel_blocks = panel_blocks_for(dims);
@@ -61,8 +63,9 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
       std::clamp<std::size_t>(kQueryBlockBytes / (dims * sizeof(float)) / kMaxQueryGroup * kMaxQueryGroup,
                               kMaxQueryGroup, kQueryBlockMax);
 
-  const std::size_t work = n * rows * dims;
-  plan.threads = std::clamp<std::size_t>(work / core::kMinWorkPerThread, 1, std::max<std::size_t>(max_threads, 1));
+  // A query group or less reads the matrix once and is bound by where the matrix lives.
+  const std::size_t scanned = n <= kMaxQueryGroup ? blocks * kBlockRows * dims * sizeof(float) : 0;
+  plan.threads = core::threads_for(n * rows * dims, scanned, max_threads, inputs);
   if (plan.threads == 1) {
     plan.query_block = std::min(n, cache_block);
     plan.path = "serial";
@@ -105,13 +108,13 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
 
   // Row split: splits x n x kk partial heaps.
   const std::size_t splits = plan.row_splits;
-  const std::size_t blocks_per_split = round_up(ceil_div(blocks, splits), plan.panel_blocks);
   std::vector<float> part_scores(splits * n * kk);
   std::vector<std::int64_t> part_indices(splits * n * kk);
   std::vector<std::size_t> part_sizes(splits, 0);
   auto task = [&](std::size_t s, core::TaskContext& ctx) {
-    const std::size_t b0 = std::min(blocks, s * blocks_per_split);
-    const std::size_t b1 = std::min(blocks, b0 + blocks_per_split);
+    // Even shares: the pool gives each thread a contiguous run of splits, the same run every call.
+    const std::size_t b0 = blocks * s / splits;
+    const std::size_t b1 = blocks * (s + 1) / splits;
     scan_into(scanner, queries, n, b0, b1, part_scores.data() + s * n * kk, part_indices.data() + s * n * kk, kk,
               /*sort_results=*/false, ctx);
     part_sizes[s] = std::min(kk, (std::min(m.rows(), b1 * kBlockRows)) - std::min(m.rows(), b0 * kBlockRows));

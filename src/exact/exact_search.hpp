@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/thread_budget.hpp"
 #include "core/tiled_matrix.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
@@ -28,6 +29,7 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
             const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
             std::int64_t* out_indices, float* out_scores);
 
-Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads);
+Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
+               const core::ThreadBudgetInputs& inputs = core::ThreadBudgetInputs::now());
 
 }  // namespace nndex::exact

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "core/pack.hpp"
+#include "core/thread_budget.hpp"
 #include "core/thread_pool.hpp"
 #include "exact/exact_search.hpp"
 #include "ivf/kmeans.hpp"
@@ -291,7 +292,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   }
   report.probed = lists.size();
   const std::size_t threads =
-      std::clamp<std::size_t>(work / core::kMinWorkPerThread, 1, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
+      core::threads_for(work, 0, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
   report.threads = threads;
 
   // One set of n heaps per participating thread (threads x n x kk entries), merged at the end.

@@ -18,6 +18,7 @@
 #include "core/pack.hpp"
 #include "core/prepare.hpp"
 #include "core/thread_pool.hpp"
+#include "core/cache_size.hpp"
 #include "exact/exact_search.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/nndex.hpp"
@@ -488,18 +489,25 @@ TEST(Index, StopCheckInterruptsBuild) {
 // ---------------------------------------------------------------------------------------------------
 // The planner and its three paths.
 
-using nndex::exact::make_plan;
 using nndex::exact::Plan;
+
+// The planner's thread choice also depends on the pool (a helper still polling after the previous
+// call) and on the per-core L2; these tests fix both. Cold pool, no L2 rule:
+constexpr nndex::core::ThreadBudgetInputs kCold{false, 0};
+Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
+               const nndex::core::ThreadBudgetInputs& inputs = kCold) {
+  return nndex::exact::make_plan(rows, dims, n, max_threads, inputs);
+}
 
 // The work threshold for a second thread is an internal tuning constant, so the tests find it: the fewest
 // rows (dims 256, one query) for which the planner uses more than one thread.
-std::size_t first_parallel_rows() {
+std::size_t first_parallel_rows(const nndex::core::ThreadBudgetInputs& inputs = kCold) {
   std::size_t lo = 1, hi = std::size_t{1} << 26;  // lo serial, hi parallel
-  EXPECT_EQ(make_plan(lo, 256, 1, 16).threads, 1u);
-  EXPECT_GT(make_plan(hi, 256, 1, 16).threads, 1u);
+  EXPECT_EQ(make_plan(lo, 256, 1, 16, inputs).threads, 1u);
+  EXPECT_GT(make_plan(hi, 256, 1, 16, inputs).threads, 1u);
   while (hi - lo > 1) {
     const std::size_t mid = lo + (hi - lo) / 2;
-    (make_plan(mid, 256, 1, 16).threads > 1 ? hi : lo) = mid;
+    (make_plan(mid, 256, 1, 16, inputs).threads > 1 ? hi : lo) = mid;
   }
   return hi;
 }
@@ -523,6 +531,28 @@ TEST(ExactPlan, BothSidesOfTheWorkThreshold) {
   const Plan tiny = make_plan(5, 2, 7, 64);
   EXPECT_STREQ(tiny.path, "serial");
   EXPECT_EQ(tiny.query_block, 7u);
+}
+
+TEST(ExactPlan, AWarmPoolSplitsSmallerSearches) {
+  const std::size_t cold = first_parallel_rows(kCold);
+  const std::size_t warm = first_parallel_rows({true, 0});
+  EXPECT_LT(warm, cold);
+  EXPECT_EQ(cold / warm, nndex::core::kColdWorkPerThread / nndex::core::kWarmWorkPerThread);
+}
+
+TEST(ExactPlan, ASingleQueryBeyondOneL2IsSplitUntilTheSharesFit) {
+  constexpr std::size_t MiB = std::size_t{1} << 20;
+  // 1000 x 768 floats = 3 MB: too much for a 2 MiB L2 (1.5 MiB usable), two shares fit two of them.
+  EXPECT_EQ(make_plan(1000, 768, 1, 2, {false, 2 * MiB}).threads, 2u);
+  EXPECT_EQ(make_plan(1000, 768, 1, 16, {false, 2 * MiB}).threads, 2u) << "no more threads than the L2s need";
+  EXPECT_STREQ(make_plan(1000, 768, 1, 2, {false, 2 * MiB}).path, "row-split");
+  // 1 MiB L2s need four shares: with two threads the rule cannot help and the work rule decides.
+  EXPECT_EQ(make_plan(1000, 768, 1, 2, {false, 1 * MiB}).threads, 1u);
+  EXPECT_EQ(make_plan(1000, 768, 1, 4, {false, 1 * MiB}).threads, 4u);
+  // A matrix that fits one L2 stays on one thread when the pool is cold.
+  EXPECT_EQ(make_plan(1000, 256, 1, 16, {false, 2 * MiB}).threads, 1u);
+  // Tiny matrices are never split for the L2, whatever its size.
+  EXPECT_EQ(make_plan(300, 64, 1, 16, {false, 4096}).threads, 1u);
 }
 
 TEST(ExactPlan, OneThreadIsAlwaysSerial) {
@@ -626,8 +656,13 @@ TEST_P(ExactPaths, SerialQuerySplitAndRowSplitAgreeBitwise) {
       std::vector<float> sims(n * kk);
       const Plan plan = nndex::exact::search(p.matrix, p.queries.data(), n, k, kt, threads, {}, ids.data(), sims.data());
       paths.insert(plan.path);
-      EXPECT_STREQ(plan.path, make_plan(rows, dims, n, threads).path);
-      EXPECT_EQ(plan.threads, make_plan(rows, dims, n, threads).threads);
+      // The pool may or may not be warm from the previous call: the plan is one of the two.
+      const std::size_t l2 = nndex::core::cache_sizes().l2_per_core;
+      const Plan cold = make_plan(rows, dims, n, threads, {false, l2});
+      const Plan warm = make_plan(rows, dims, n, threads, {true, l2});
+      EXPECT_TRUE((std::string(plan.path) == cold.path && plan.threads == cold.threads) ||
+                  (std::string(plan.path) == warm.path && plan.threads == warm.threads))
+          << plan.path << " threads=" << plan.threads;
       EXPECT_EQ(ids, ids_serial) << plan.path << " threads=" << threads << " k=" << k;
       EXPECT_EQ(std::memcmp(sims.data(), sims_serial.data(), sims.size() * sizeof(float)), 0)
           << plan.path << " threads=" << threads << " k=" << k;

@@ -297,3 +297,35 @@ TEST(ParallelFor, HardwareThreadsIsPositive) {
 }
 
 }  // namespace
+
+TEST(ParallelFor, HelpersStayWarmBrieflyAfterACallAndThenSleep) {
+  std::atomic<int> sum{0};
+  auto task = [&](std::size_t, TaskContext&) { sum.fetch_add(1); };
+  parallel_for(4, 2, {}, TaskFn(task));
+  EXPECT_TRUE(nndex::core::helpers_warm()) << "right after a call a loop of calls is assumed";
+  // The spin is bounded (well under a millisecond): long after the call nothing is warm.
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(nndex::core::helpers_warm());
+  EXPECT_EQ(sum.load(), 4);
+}
+
+TEST(ParallelFor, EachParticipantStartsOnItsOwnContiguousRange) {
+  // Tasks are dealt out as one contiguous range per participant and taken in order; the caller
+  // (participant 0) owns the first range and steals forward from the next, so it runs tasks in
+  // ascending order whatever the helper does.
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::size_t> who(16, 99);
+    std::mutex m;
+    std::vector<std::size_t> order_of_caller;
+    auto task = [&](std::size_t t, TaskContext& ctx) {
+      who[t] = ctx.participant();
+      if (ctx.participant() == 0) {
+        std::lock_guard lock(m);
+        order_of_caller.push_back(t);
+      }
+    };
+    parallel_for(16, 2, {}, TaskFn(task));
+    for (std::size_t p : who) EXPECT_LE(p, 1u);
+    for (std::size_t i = 1; i < order_of_caller.size(); ++i) EXPECT_LT(order_of_caller[i - 1], order_of_caller[i]);
+  }
+}
