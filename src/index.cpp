@@ -156,7 +156,7 @@ std::vector<std::byte> Index::to_bytes() const {
 Index Index::from_file_view(const std::string& name, std::span<const std::byte> bytes,
                             std::shared_ptr<const void> owner, const LoadOptions& options) {
   const auto start = std::chrono::steady_clock::now();
-  io::LoadedIndex loaded = io::read_index(name, bytes, std::move(owner));
+  io::LoadedIndex loaded = io::read_index(name, bytes, std::move(owner), options.verify);
   auto impl = std::make_unique<Impl>();
   impl->rows = loaded.rows;
   impl->dims = loaded.dims;

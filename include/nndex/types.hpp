@@ -54,6 +54,10 @@ struct LoadOptions {
   // false: read it into memory.
   bool mmap = true;
   std::size_t threads = 0;  // as IndexOptions::threads
+  // true: verify the section checksums (and that every float is finite) before use: one pass over
+  // the whole file. false, for trusted files: skip that pass; the structure (header checksum, bounds,
+  // sizes, layout, padding, cluster table, ids) is still validated, so a damaged file cannot crash.
+  bool verify = true;
 };
 
 // Per-call settings, so one index can serve many threads with different needs.

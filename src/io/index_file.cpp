@@ -1,8 +1,5 @@
 #include "io/index_file.hpp"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <bit>
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/checksum.hpp"
 #include "nndex/errors.hpp"
 
 namespace nndex::io {
@@ -51,7 +49,7 @@ struct SectionEntry {
   std::uint32_t element_bytes;
   std::uint64_t offset;
   std::uint64_t bytes;
-  std::uint64_t checksum;  // XXH3-64 of the section's bytes
+  std::uint64_t checksum;  // XXH64 (seed 0) of the section's bytes
 };
 static_assert(sizeof(SectionEntry) == kSectionEntry);
 
@@ -94,13 +92,13 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
   std::vector<SectionEntry> table;
   std::size_t offset = align_up(h.header_bytes + sizeof(std::uint64_t));
   for (const auto& s : sections) {
-    table.push_back({s.kind, s.element_bytes, offset, s.bytes, XXH3_64bits(s.data, s.bytes)});
+    table.push_back({s.kind, s.element_bytes, offset, s.bytes, xxh64(s.data, s.bytes)});
     offset = align_up(offset + s.bytes);
   }
   std::vector<std::byte> header(h.header_bytes + sizeof(std::uint64_t));
   std::memcpy(header.data(), &h, sizeof h);
   std::memcpy(header.data() + kFixedHeader, table.data(), table.size() * kSectionEntry);
-  const std::uint64_t header_sum = XXH3_64bits(header.data(), h.header_bytes);
+  const std::uint64_t header_sum = xxh64(header.data(), h.header_bytes);
   std::memcpy(header.data() + h.header_bytes, &header_sum, sizeof header_sum);
 
   emit(0, header.data(), header.size());
@@ -169,20 +167,44 @@ bool all_finite(const float* v, std::size_t n) {
 
 template <class T>
 const T* section_data(const std::string& name, std::span<const std::byte> bytes, const SectionEntry& e,
-                      std::size_t expected_bytes, const char* what) {
+                      std::size_t expected_bytes, const char* what, bool verify) {
   if (e.bytes != expected_bytes)
     bad(name, std::string(what) + " section holds " + std::to_string(e.bytes) + " bytes, expected " +
                   std::to_string(expected_bytes));
   if (e.offset % kAlign != 0 || e.offset > bytes.size() || e.bytes > bytes.size() - e.offset)
     bad(name, std::string(what) + " section lies outside the file (truncated?)");
-  if (XXH3_64bits(bytes.data() + e.offset, e.bytes) != e.checksum)
+  if (verify && xxh64(bytes.data() + e.offset, e.bytes) != e.checksum)
     bad(name, std::string("checksum mismatch in the ") + what + " section (the file is corrupt)");
   const T* data = reinterpret_cast<const T*>(bytes.data() + e.offset);
   if constexpr (std::is_same_v<T, float>) {
+    if (!verify) return data;  // a trusted file: no pass over the payload at all
     // Checksums catch damage, not a crafted file: NaN/inf would silently drop rows from results.
     if (!all_finite(data, e.bytes / sizeof(float))) bad(name, std::string("non-finite values in the ") + what + " section");
   }
   return data;
+}
+
+// The layout is canonical, so no byte of a file goes unchecked: the sections follow the header in
+// table order, each at the first page boundary after the previous piece, the file ends at the page
+// boundary after the last one, and every padding byte in between is zero.
+void check_layout(const std::string& name, std::span<const std::byte> bytes, std::size_t header_end,
+                  const std::vector<SectionEntry>& table) {
+  auto zero_padding = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to; ++i)
+      if (bytes[i] != std::byte{0})
+        bad(name, "non-zero padding byte at offset " + std::to_string(i) + " (the file is corrupt)");
+  };
+  std::size_t at = header_end;
+  for (const auto& e : table) {
+    if (e.offset != align_up(at))
+      bad(name, "a section starts at offset " + std::to_string(e.offset) + ", expected " + std::to_string(align_up(at)));
+    zero_padding(at, e.offset);  // in the file: section_data checked every section's extent
+    at = e.offset + e.bytes;
+  }
+  if (bytes.size() != align_up(at))
+    bad(name, "the file holds " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(align_up(at)) +
+                  " (truncated, or bytes appended)");
+  zero_padding(at, bytes.size());
 }
 
 // a * b, or nullopt on overflow.
@@ -265,7 +287,8 @@ FileBytes open_file(const std::string& path, bool use_mmap) {
   return {{static_cast<const std::byte*>(p), size}, owner};
 }
 
-LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner) {
+LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner,
+                       bool verify) {
   if (bytes.size() < kFixedHeader + sizeof(std::uint64_t))
     bad(name, "too short to be an index (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kMagic, sizeof kMagic) != 0) bad(name, "not an nndex index (wrong magic bytes)");
@@ -275,12 +298,16 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
     bad(name, "written in format version " + std::to_string(h.version) + " by a newer nndex; this build reads " +
                   "version " + std::to_string(kFormatVersion) + " (upgrade nndex)");
   if (h.version == 0) bad(name, "format version 0 is invalid");
+  if (h.version < kFormatVersion)
+    bad(name, "written in format version " + std::to_string(h.version) + ", which this build no longer reads (it reads " +
+                  "version " + std::to_string(kFormatVersion) + "); the file must be re-saved by this version of " +
+                  "nndex: rebuild the index from its data and save it again");
   if (h.sections == 0 || h.sections > kMaxSections || h.header_bytes != kFixedHeader + kSectionEntry * h.sections)
     bad(name, "the header's section table is malformed");
   if (bytes.size() < h.header_bytes + sizeof(std::uint64_t)) bad(name, "truncated header");
   std::uint64_t header_sum;
   std::memcpy(&header_sum, bytes.data() + h.header_bytes, sizeof header_sum);
-  if (XXH3_64bits(bytes.data(), h.header_bytes) != header_sum) bad(name, "header checksum mismatch (the file is corrupt)");
+  if (xxh64(bytes.data(), h.header_bytes) != header_sum) bad(name, "header checksum mismatch (the file is corrupt)");
   if (h.block_rows != kernels::kBlockRows)
     bad(name, "block size " + std::to_string(h.block_rows) + " is not supported (expected 16)");
   if (h.rows == 0 || h.dims == 0) bad(name, "empty index (rows or dims is 0)");
@@ -304,14 +331,20 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
     const std::uint32_t want = (e.kind == kTiles || e.kind == kCentroids) ? 4 : 8;
     if (e.kind < kTiles || e.kind > kCentroids) bad(name, "unknown section kind " + std::to_string(e.kind));
     if (e.element_bytes != want) bad(name, "section element size " + std::to_string(e.element_bytes) + " is wrong");
+    for (const auto& other : table)
+      if (&other != &e && other.kind == e.kind) bad(name, "section kind " + std::to_string(e.kind) + " appears twice");
   }
+  if (h.sections != ((h.flags & kIvf) ? 4u : 1u))
+    bad(name, std::to_string(h.sections) + " sections, expected " + ((h.flags & kIvf) ? "4" : "1"));
+  const std::size_t header_end = h.header_bytes + sizeof(std::uint64_t);
 
   // Sizes are checked against the file before anything is allocated or read.
   if (!(h.flags & kIvf)) {
     const auto floats = mul(h.rows + (kernels::kBlockRows - 1), h.dims);
     if (!floats || h.rows > bytes.size() || h.dims > bytes.size()) bad(name, "absurd shape " + std::to_string(h.rows) + " x " + std::to_string(h.dims) + " for a file of " + std::to_string(bytes.size()) + " bytes");
     const std::size_t expect = core::TiledMatrix::bytes_for(h.rows, h.dims);
-    const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), expect, "tiles");
+    const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), expect, "tiles", verify);
+    check_layout(name, bytes, header_end, table);
     out.matrix = core::TiledMatrix(h.rows, h.dims, tiles, owner);
     return out;
   }
@@ -323,7 +356,7 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
     bad(name, "absurd shape " + std::to_string(h.rows) + " x " + std::to_string(h.dims) + " for a file of " +
                   std::to_string(bytes.size()) + " bytes");
   const SectionEntry& cl = find(kClusters, "clusters");
-  const auto* words = section_data<std::uint64_t>(name, bytes, cl, nlist * 3 * sizeof(std::uint64_t), "clusters");
+  const auto* words = section_data<std::uint64_t>(name, bytes, cl, nlist * 3 * sizeof(std::uint64_t), "clusters", verify);
   ivf::IvfIndex::Parts p;
   p.rows = h.rows;
   p.dims = h.dims;
@@ -343,16 +376,17 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   const auto tile_bytes = mul(stored, h.dims * sizeof(float));
   const auto id_bytes = mul(stored, sizeof(std::int64_t));
   if (!tile_bytes || !id_bytes || *tile_bytes > bytes.size()) bad(name, "absurd sizes in the cluster table");
-  const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), *tile_bytes, "tiles");
-  const auto* ids = section_data<std::int64_t>(name, bytes, find(kIds, "ids"), *id_bytes, "ids");
+  const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), *tile_bytes, "tiles", verify);
+  const auto* ids = section_data<std::int64_t>(name, bytes, find(kIds, "ids"), *id_bytes, "ids", verify);
   const float* centroids = section_data<float>(name, bytes, find(kCentroids, "centroids"),
-                                               core::TiledMatrix::bytes_for(nlist, h.dims), "centroids");
+                                               core::TiledMatrix::bytes_for(nlist, h.dims), "centroids", verify);
   for (const auto& s : p.clusters)
     for (std::size_t r = 0; r < (s.block_end - s.block_begin) * kernels::kBlockRows; ++r) {
       const std::int64_t id = ids[s.block_begin * kernels::kBlockRows + r];
       if (r < s.rows ? (id < 0 || static_cast<std::uint64_t>(id) >= h.rows) : id != -1)
         bad(name, "row ids are out of range");
     }
+  check_layout(name, bytes, header_end, table);
   p.data = core::TiledMatrix(stored, h.dims, tiles, owner);
   p.ids = core::Array<std::int64_t>(ids, stored, owner);
   p.centroids = core::TiledMatrix(nlist, h.dims, centroids, owner);

@@ -14,7 +14,9 @@
 
 namespace nndex::io {
 
-inline constexpr std::uint32_t kFormatVersion = 1;
+// 2: XXH64 checksums (1 used XXH3-64) and a canonical layout with zero padding. Older files are refused
+// with a message asking for them to be re-saved.
+inline constexpr std::uint32_t kFormatVersion = 2;
 
 struct IndexContents {
   std::size_t rows = 0;
@@ -46,7 +48,10 @@ struct FileBytes {
 FileBytes open_file(const std::string& path, bool mmap);
 
 // Validates everything before trusting any of it; the result borrows from `bytes` (kept alive by
-// `owner`). `name` is used in error messages.
-LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner);
+// `owner`). `name` is used in error messages. `verify` false skips the passes over the payload (section
+// checksums and the non-finite float scan); the header checksum, every bound and size, the layout and
+// its zero padding, the cluster table and the ids are still checked, so a damaged file cannot crash.
+LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner,
+                       bool verify = true);
 
 }  // namespace nndex::io
