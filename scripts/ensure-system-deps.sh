@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Installs, via apt-get, the Debian packages that building nndex needs, only when they are missing:
-# a C++20 compiler, CMake, Ninja, the Python headers and venv module, and xxHash (index checksums).
-# Pass --tests to add GoogleTest. Used by scripts/demo.sh and scripts/test.sh.
+# a C++20 compiler, CMake, Ninja, the Python headers and venv module (nothing else: the index-file
+# checksum is built in). Pass --tests to add GoogleTest and, on x86-64, the aarch64 cross compiler and
+# qemu-user that the NEON tests under emulation need. Used by scripts/demo.sh and scripts/test.sh.
 set -euo pipefail
 
 need=()
 command -v g++ >/dev/null || need+=(g++)
 command -v cmake >/dev/null || need+=(cmake)
 command -v ninja >/dev/null || need+=(ninja-build)
-[ -f /usr/include/xxhash.h ] || need+=(libxxhash-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 python3 -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
   || need+=(python3-dev)
 if [ "${1:-}" = "--tests" ]; then
   [ -f /usr/include/gtest/gtest.h ] || need+=(libgtest-dev)
+  if [ "$(uname -m)" = x86_64 ]; then
+    command -v aarch64-linux-gnu-g++ >/dev/null || need+=(g++-aarch64-linux-gnu)
+    command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
+  fi
 fi
 
 if [ ${#need[@]} -gt 0 ]; then
