@@ -293,16 +293,25 @@ class NNdex:
 
     @classmethod
     def load(
-        cls, path: str | os.PathLike[str], mmap: bool = True, *, threads: int | None = None, enable_cache: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        mmap: bool = True,
+        *,
+        threads: int | None = None,
+        enable_cache: bool = True,
+        verify: bool = True,
     ) -> NNdex:
         """Reads an index written by :meth:`save`.
 
-        With ``mmap=True`` the file is mapped read-only and searched in place: loading is nearly
-        instant and processes that load the same file share its pages. A missing file raises
-        ``FileNotFoundError``; a file that is not a valid index raises ``ValueError``.
+        With ``mmap=True`` the file is mapped read-only and searched in place: processes that load the
+        same file share its pages. ``verify=True`` (the default) checks every section's checksum,
+        which reads the whole file once (several GB/s from the page cache); ``verify=False`` skips
+        that pass for trusted files, making a mapped load nearly instant, while the file's structure
+        (sizes, bounds, layout) is still validated. A missing file raises ``FileNotFoundError``; a
+        file that is not a valid index raises ``ValueError``.
         """
         threads_value = 0 if threads is None else _positive_int(threads, "threads")
-        return cls._wrap(_nndex.Index.load(os.fspath(path), bool(mmap), threads_value), enable_cache)
+        return cls._wrap(_nndex.Index.load(os.fspath(path), bool(mmap), threads_value, bool(verify)), enable_cache)
 
     @classmethod
     def _wrap(cls, native: Any, enable_cache: bool) -> NNdex:

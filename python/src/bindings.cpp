@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/checksum.hpp"
 #include "nndex/nndex.hpp"
 #include "query_cache.hpp"
 
@@ -192,11 +193,15 @@ NB_MODULE(_nndex, m) {
           "path"_a)
       .def_static(
           "load",
-          [](const std::string& path, bool mmap, std::size_t threads) {
+          [](const std::string& path, bool mmap, std::size_t threads, bool verify) {
             nb::gil_scoped_release nogil;
-            return nndex::Index::load(path, nndex::LoadOptions{mmap, threads});
+            nndex::LoadOptions options;
+            options.mmap = mmap;
+            options.threads = threads;
+            options.verify = verify;
+            return nndex::Index::load(path, options);
           },
-          "path"_a, "mmap"_a, "threads"_a)
+          "path"_a, "mmap"_a, "threads"_a, "verify"_a = true)
       .def("to_bytes",
            [](const nndex::Index& self) {
              std::vector<std::byte> bytes;
@@ -256,5 +261,8 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("max_bytes", [](const CachedIndex& self) { return self.cache.max_bytes(); })
       .def_prop_ro("max_rows", [](const CachedIndex& self) { return self.max_rows; });
 
+  // The index files' checksum, for the tests (compared with the PyPI xxhash package).
+  m.def("_xxh64", [](nb::bytes data, std::uint64_t seed) { return nndex::io::xxh64(data.c_str(), data.size(), seed); },
+        "data"_a, "seed"_a = 0);
   m.def("hardware_threads", [] { return std::thread::hardware_concurrency(); });
 }
