@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=SHAPES)
     parser.add_argument("--seconds", type=float, default=0.4, help="time per cell and index")
+    parser.add_argument("--threads", type=int, default=None, help="threads per index (default: every core)")
     parser.add_argument("--fill-seconds", type=float, default=1.0, help="time spent filling the cache first")
     parser.add_argument("--block", type=int, default=8, help="calls of one index in a row (1: alternate calls)")
     args = parser.parse_args()
@@ -61,8 +62,8 @@ def main() -> None:
     for shape in args.shapes.split(","):
         rows, dims = (int(x) for x in shape.split("x"))
         data = rng.standard_normal((rows, dims), dtype=np.float32)
-        off = NNdex(data, enable_cache=False)
-        on = NNdex(data)
+        off = NNdex(data, enable_cache=False, threads=args.threads)
+        on = NNdex(data, threads=args.threads)
         queries = rng.standard_normal((4096, dims), dtype=np.float32)
         batches = rng.standard_normal((64, BATCH, dims), dtype=np.float32)
         for ix in (off, on):  # warm both (pool threads, pages)
