@@ -1,19 +1,14 @@
+// Serialising an index to the single-file format and validating a file before use (the layout and the
+// rules are in docs/index-format.md); the platform file calls are in file_access.cpp.
 #include "io/index_file.hpp"
 
 #include <bit>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <type_traits>
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "io/checksum.hpp"
+#include "io/file_access.hpp"
 #include "nndex/errors.hpp"
 
 namespace nndex::io {
@@ -106,50 +101,6 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
   return offset;  // total size, padded to the alignment
 }
 
-[[noreturn]] void io_fail(const std::string& what, const std::string& path, int err) {
-  throw IoError("nndex: cannot " + what + " '" + path + "': " + std::strerror(err), err, path);
-}
-
-// A uniquely named temporary file beside the target (mkstemp), so concurrent saves to one path never
-// share it; errors name the target, which is what the caller asked for.
-class FileWriter {
- public:
-  FileWriter(std::string tmp_template, const std::string& target) : target_(target), tmp_(std::move(tmp_template)) {
-    fd_ = ::mkstemp(tmp_.data());
-    if (fd_ < 0) io_fail("create", target_, errno);
-    ::fchmod(fd_, 0644);
-  }
-  ~FileWriter() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  const std::string& tmp_path() const { return tmp_; }
-  void write_at(std::size_t offset, const void* data, std::size_t bytes) {
-    const auto* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      const ssize_t n = ::pwrite(fd_, p, std::min<std::size_t>(bytes, std::size_t{1} << 30), static_cast<off_t>(offset));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        io_fail("write", target_, errno);
-      }
-      p += n;
-      offset += static_cast<std::size_t>(n);
-      bytes -= static_cast<std::size_t>(n);
-    }
-  }
-  void finish(std::size_t total) {
-    if (::ftruncate(fd_, static_cast<off_t>(total)) != 0) io_fail("write", target_, errno);
-    if (::fsync(fd_) != 0) io_fail("flush", target_, errno);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) io_fail("close", target_, errno);
-  }
-
- private:
-  std::string target_;
-  std::string tmp_;
-  int fd_ = -1;
-};
-
 [[noreturn]] void bad(const std::string& name, const std::string& problem) {
   throw FileFormatError("nndex index file '" + name + "': " + problem);
 }
@@ -216,19 +167,7 @@ std::optional<std::size_t> mul(std::size_t a, std::size_t b) {
 }  // namespace
 
 void save_file(const std::string& path, const IndexContents& contents) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path tmp_template = target.parent_path() / ("." + target.filename().string() + ".tmp-XXXXXX");
-  FileWriter out(tmp_template.string(), path);
-  try {
-    const std::size_t total =
-        serialise(contents, [&](std::size_t off, const void* data, std::size_t n) { out.write_at(off, data, n); });
-    out.finish(total);
-    if (::rename(out.tmp_path().c_str(), target.c_str()) != 0) io_fail("rename into place", path, errno);
-  } catch (...) {
-    ::unlink(out.tmp_path().c_str());
-    throw;
-  }
+  write_file_atomically(path, [&](const WriteAt& write_at) { return serialise(contents, write_at); });
 }
 
 std::vector<std::byte> to_bytes(const IndexContents& contents) {
@@ -238,53 +177,6 @@ std::vector<std::byte> to_bytes(const IndexContents& contents) {
     std::memcpy(out.data() + off, data, n);
   });
   return out;
-}
-
-FileBytes open_file(const std::string& path, bool use_mmap) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) io_fail("open", path, errno);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    io_fail("stat", path, err);
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    io_fail("open", path, EISDIR);
-  }
-  const auto size = static_cast<std::size_t>(st.st_size);
-  if (size == 0) {
-    ::close(fd);
-    return {{}, nullptr};
-  }
-  if (use_mmap) {
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    const int err = errno;
-    ::close(fd);
-    if (p == MAP_FAILED) io_fail("map", path, err);
-    auto owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
-    return {{static_cast<const std::byte*>(p), size}, owner};
-  }
-  void* p = std::aligned_alloc(kAlign, align_up(size));
-  if (p == nullptr) {
-    ::close(fd);
-    throw std::bad_alloc();
-  }
-  auto owner = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::pread(fd, static_cast<char*>(p) + done, size - done, static_cast<off_t>(done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const int err = n < 0 ? errno : EIO;
-      ::close(fd);
-      io_fail("read", path, err);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
-  return {{static_cast<const std::byte*>(p), size}, owner};
 }
 
 LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes, std::shared_ptr<const void> owner,

@@ -1,0 +1,18 @@
+// Platform file access for the index format (src/io/file_access.cpp): POSIX, with a portable fallback
+// for Windows. open_file (declared in index_file.hpp) is defined there too.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+namespace nndex::io {
+
+using WriteAt = std::function<void(std::size_t offset, const void* data, std::size_t bytes)>;
+
+// Writes `path` atomically: `fill` writes the pieces through its argument into a uniquely named
+// temporary file beside `path` and returns the total size; the file is then sized, flushed and renamed
+// over `path`. On any failure the temporary file is removed and IoError names `path`.
+void write_file_atomically(const std::string& path, const std::function<std::size_t(const WriteAt&)>& fill);
+
+}  // namespace nndex::io
