@@ -28,4 +28,9 @@ struct ThreadBudgetInputs {
 std::size_t threads_for(std::size_t multiply_adds, std::size_t scanned_bytes, std::size_t max_threads,
                         const ThreadBudgetInputs& inputs = ThreadBudgetInputs::now());
 
+// Whether `threads` equal shares of `scanned_bytes` each fit one core's L2. Such a call is best split
+// into exactly one share per thread: a second, smaller task per thread would let an early thread
+// steal a late one's data and move it between caches on every call.
+bool shares_fit_l2(std::size_t scanned_bytes, std::size_t threads, const ThreadBudgetInputs& inputs);
+
 }  // namespace nndex::core

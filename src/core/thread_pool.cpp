@@ -45,7 +45,7 @@ struct Job {
   // slice each time, so a slice that fits one core's cache stays there between calls.
   std::unique_ptr<std::atomic<std::size_t>[]> next;
   std::atomic<bool> cancelled{false};
-  std::size_t running_helpers = 0;  // guarded by the pool mutex
+  std::atomic<std::size_t> running_helpers{0};  // changed under the pool mutex, polled without it
   std::mutex error_mutex;
   std::exception_ptr error;
 
@@ -156,6 +156,15 @@ class ThreadPool {
       std::unique_lock lock(mutex_);
       std::erase_if(queue_, [&](const Ticket& t) { return t.job == &job; });
       pending_.store(queue_.size(), std::memory_order_release);
+      if (job.running_helpers > 0) {
+        // Helpers usually finish within microseconds of the caller: poll briefly rather than pay a
+        // futex wake-up, which costs more than the wait itself in a VM.
+        lock.unlock();
+        const std::int64_t deadline = now_ns() + kSpinNs;
+        while (job.running_helpers.load(std::memory_order_acquire) > 0 && now_ns() < deadline)
+          for (int i = 0; i < 16; ++i) cpu_relax();
+        lock.lock();
+      }
       while (job.running_helpers > 0) {
         if (!caller.polls()) {
           done_.wait(lock);

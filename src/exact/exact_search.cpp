@@ -79,7 +79,9 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
   }
   // Few queries: split the rows, each split with its own heaps, merged at the end.
   plan.query_block = n;
-  plan.row_splits = std::clamp<std::size_t>(4 * plan.threads, 1, ceil_div(blocks, plan.panel_blocks));
+  // Four splits per thread balance uneven progress; shares that live in the threads' L2s stay whole.
+  const std::size_t per_thread = core::shares_fit_l2(scanned, plan.threads, inputs) ? 1 : 4;
+  plan.row_splits = std::clamp<std::size_t>(per_thread * plan.threads, 1, ceil_div(blocks, plan.panel_blocks));
   plan.threads = std::min(plan.threads, plan.row_splits);
   plan.path = "row-split";
   return plan;
