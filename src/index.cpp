@@ -1,10 +1,12 @@
-// nndex::Index: validation at the API boundary, then the packed matrix and the exact search engine.
+// nndex::Index: validation and query preparation at the API boundary; the work is done by the one
+// engine the index holds (engine/engine.hpp: exact or IVF).
 #include "nndex/index.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "core/pack.hpp"
@@ -12,7 +14,7 @@
 #include "core/thread_pool.hpp"
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
-#include "exact/exact_search.hpp"
+#include "engine/engine.hpp"
 #include "io/index_file.hpp"
 #include "ivf/ivf_index.hpp"
 #include "kernels/kernels.hpp"
@@ -32,8 +34,7 @@ struct Index::Impl {
   bool approx = false;
   std::size_t threads = 1;
   const kernels::KernelTable* kernels = nullptr;
-  core::TiledMatrix matrix;          // exact storage (empty when the IVF holds the rows)
-  std::unique_ptr<ivf::IvfIndex> ivf;  // approximate storage, when built
+  std::unique_ptr<engine::Engine> engine;
 };
 
 namespace {
@@ -106,25 +107,19 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
     params.recall = options.recall == 0.0 ? kDefaultRecallTarget : options.recall;
     params.seed = options.seed;
     params.threads = impl->threads;
-    impl->ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);
+    impl->engine = engine::make_ivf_engine(
+        std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop));
   } else {
-    impl->matrix = core::pack_matrix(data, !options.normalized, kt, impl->threads, should_stop);
+    impl->engine = engine::make_exact_engine(core::pack_matrix(data, !options.normalized, kt, impl->threads, should_stop));
   }
   impl_ = std::move(impl);
   if (core::verbose()) {
-    if (impl_->ivf) {
-      const ivf::BuildReport& r = impl_->ivf->report();
-      core::trace("[nndex] build rows=%zu dims=%zu normalized=%d isa=%s threads=%zu path=ivf nlist=%zu nprobe=%zu "
-                  "train=%zu iterations=%zu reseeded=%zu calibrated_recall=%.4f seed=%.0fms train=%.0fms assign=%.0fms "
-                  "layout=%.0fms calibrate=%.0fms time=%.3fms",
-                  data.rows, data.cols, int(options.normalized), kt.name, impl_->threads, impl_->ivf->nlist(),
-                  impl_->ivf->nprobe(), r.train_points, r.iterations, r.reseeded, r.calibrated_recall, r.seed_ms,
-                  r.train_ms, r.assign_ms, r.layout_ms, r.calibrate_ms, elapsed_ms(start));
-    } else {
-      core::trace("[nndex] build rows=%zu dims=%zu normalized=%d isa=%s threads=%zu path=%s time=%.3fms", data.rows,
-                  data.cols, int(options.normalized), kt.name, impl_->threads,
-                  options.approx ? "exact (approx fallback: too few rows for IVF)" : "exact", elapsed_ms(start));
-    }
+    core::TraceLine line("build");
+    line.add("rows", data.rows).add("dims", data.cols).add("normalized", options.normalized).add("isa", kt.name);
+    line.add("threads", impl_->threads);
+    if (build_ivf || !options.approx) impl_->engine->describe_build(line);
+    else line.add("path", "exact (approx fallback: too few rows for IVF)");
+    line.add_ms("time", elapsed_ms(start)).emit();
   }
 }
 
@@ -132,25 +127,24 @@ Index::Index(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 namespace {
 
-io::IndexContents contents_of(const Index& index, const core::TiledMatrix& matrix, const ivf::IvfIndex* ivf) {
+io::IndexContents contents_of(const Index& index, const engine::Engine& engine) {
   io::IndexContents c;
   c.rows = index.rows();
   c.dims = index.dims();
   c.normalized = index.normalized();
   c.approx = index.approx();
-  c.matrix = &matrix;
-  c.ivf = ivf != nullptr ? &ivf->parts() : nullptr;
+  engine.describe_storage(c);
   return c;
 }
 
 }  // namespace
 
 void Index::save(const std::string& path) const {
-  io::save_file(path, contents_of(*this, impl_->matrix, impl_->ivf.get()));
+  io::save_file(path, contents_of(*this, *impl_->engine));
 }
 
 std::vector<std::byte> Index::to_bytes() const {
-  return io::to_bytes(contents_of(*this, impl_->matrix, impl_->ivf.get()));
+  return io::to_bytes(contents_of(*this, *impl_->engine));
 }
 
 Index Index::from_file_view(const std::string& name, std::span<const std::byte> bytes,
@@ -164,11 +158,15 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->approx = loaded.approx;
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
-  impl->matrix = std::move(loaded.matrix);
-  if (loaded.ivf) impl->ivf = std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf));
+  if (loaded.ivf) impl->engine = engine::make_ivf_engine(std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf)));
+  else impl->engine = engine::make_exact_engine(std::move(loaded.matrix));
   if (core::verbose())
-    core::trace("[nndex] load %s rows=%zu dims=%zu path=%s time=%.3fms", name.c_str(), impl->rows, impl->dims,
-                impl->ivf ? "ivf" : "exact", elapsed_ms(start));
+    core::TraceLine(("load " + name).c_str())
+        .add("rows", impl->rows)
+        .add("dims", impl->dims)
+        .add("path", impl->engine->uses_ivf() ? "ivf" : "exact")
+        .add_ms("time", elapsed_ms(start))
+        .emit();
   return Index(std::move(impl));
 }
 
@@ -196,13 +194,11 @@ std::size_t Index::dims() const noexcept { return impl_->dims; }
 bool Index::normalized() const noexcept { return impl_->normalized; }
 std::size_t Index::threads() const noexcept { return impl_->threads; }
 std::string_view Index::isa() const noexcept { return impl_->kernels->name; }
-std::size_t Index::memory_bytes() const noexcept {
-  return impl_->ivf ? impl_->ivf->memory_bytes() : impl_->matrix.bytes();
-}
+std::size_t Index::memory_bytes() const noexcept { return impl_->engine->memory_bytes(); }
 bool Index::approx() const noexcept { return impl_->approx; }
-bool Index::uses_ivf() const noexcept { return impl_->ivf != nullptr; }
-std::size_t Index::nlist() const noexcept { return impl_->ivf ? impl_->ivf->nlist() : 1; }
-std::size_t Index::nprobe() const noexcept { return impl_->ivf ? impl_->ivf->nprobe() : 1; }
+bool Index::uses_ivf() const noexcept { return impl_->engine->uses_ivf(); }
+std::size_t Index::nlist() const noexcept { return impl_->engine->nlist(); }
+std::size_t Index::nprobe() const noexcept { return impl_->engine->nprobe(); }
 
 void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
                         const SearchParams& params) const {
@@ -223,24 +219,15 @@ void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* 
                                   "query");
   }
 
-  if (impl_->ivf) {
-    const std::size_t nprobe = params.nprobe != 0 ? params.nprobe : impl_->ivf->nprobe();
-    const ivf::SearchReport r = impl_->ivf->search(prepared.data(), n, k, nprobe, *impl_->kernels, impl_->threads,
-                                                   params.should_stop, indices, similarities);
-    if (core::verbose())
-      core::trace("[nndex] search rows=%zu dims=%zu queries=%zu k=%zu isa=%s threads=%zu path=ivf nlist=%zu "
-                  "nprobe=%zu probes=%zu candidates=%zu time=%.3fms",
-                  rows(), d, n, std::min(k, rows()), impl_->kernels->name, r.threads, impl_->ivf->nlist(),
-                  std::min(nprobe, impl_->ivf->nlist()), r.probed, r.candidates, elapsed_ms(start));
-    return;
+  std::optional<core::TraceLine> line;
+  if (core::verbose()) {
+    line.emplace("search");
+    line->add("rows", rows()).add("dims", d).add("queries", n).add("k", std::min(k, rows()));
+    line->add("isa", impl_->kernels->name);
   }
-  const exact::Plan plan = exact::search(impl_->matrix, prepared.data(), n, k, *impl_->kernels, impl_->threads,
-                                         params.should_stop, indices, similarities);
-  if (core::verbose())
-    core::trace("[nndex] search rows=%zu dims=%zu queries=%zu k=%zu isa=%s threads=%zu path=exact-%s qblock=%zu "
-                "splits=%zu panel=%zu time=%.3fms",
-                rows(), d, n, std::min(k, rows()), impl_->kernels->name, plan.threads, plan.path, plan.query_block,
-                plan.row_splits, plan.panel_blocks, elapsed_ms(start));
+  impl_->engine->search(prepared.data(), n, k, params, *impl_->kernels, impl_->threads, indices, similarities,
+                        line ? &*line : nullptr);
+  if (line) line->add_ms("time", elapsed_ms(start)).emit();
 }
 
 std::vector<Neighbor> Index::search(std::span<const float> query, std::size_t k, const SearchParams& params) const {

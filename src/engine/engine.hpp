@@ -1,0 +1,45 @@
+// The search engine an Index holds: exactly one, chosen when the index is built or loaded.
+//   exact: the packed matrix, scanned in full by the fused score + top-k loop (exact/);
+//   ivf:   clustered lists probed per query and re-ranked exactly (ivf/).
+// Index (src/index.cpp) validates, prepares queries and hands them here; storage codecs, id maps and
+// other backends plug in as further engines.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "core/tiled_matrix.hpp"
+#include "core/trace.hpp"
+#include "io/index_file.hpp"
+#include "ivf/ivf_index.hpp"
+#include "kernels/kernels.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex::engine {
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual bool uses_ivf() const { return false; }
+  virtual std::size_t nlist() const { return 1; }   // clusters in force (1: exact)
+  virtual std::size_t nprobe() const { return 1; }  // default clusters probed per query (1: exact)
+  virtual std::size_t memory_bytes() const = 0;
+
+  // queries: n x dims prepared floats. Writes n x min(k, rows) results, best first. When `trace` is
+  // set, adds the path taken and its parameters to it.
+  virtual void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
+                      const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices,
+                      float* out_scores, core::TraceLine* trace) const = 0;
+
+  // What the index file stores for this engine (the storage pointers of `contents`).
+  virtual void describe_storage(io::IndexContents& contents) const = 0;
+  // Build details for NNDEX_VERBOSE.
+  virtual void describe_build(core::TraceLine& trace) const = 0;
+};
+
+std::unique_ptr<Engine> make_exact_engine(core::TiledMatrix matrix);
+std::unique_ptr<Engine> make_ivf_engine(std::unique_ptr<ivf::IvfIndex> ivf);
+
+}  // namespace nndex::engine

@@ -1,0 +1,40 @@
+// The exact engine: every stored row scored for every query (exact::search plans the threads).
+#include "engine/engine.hpp"
+#include "exact/exact_search.hpp"
+
+namespace nndex::engine {
+namespace {
+
+class ExactEngine final : public Engine {
+ public:
+  explicit ExactEngine(core::TiledMatrix matrix) : matrix_(std::move(matrix)) {}
+
+  std::size_t memory_bytes() const override { return matrix_.bytes(); }
+
+  void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
+              const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
+              core::TraceLine* trace) const override {
+    const exact::Plan plan =
+        exact::search(matrix_, queries, n, k, kt, threads, params.should_stop, out_indices, out_scores);
+    if (trace != nullptr)
+      trace->add("threads", plan.threads)
+          .add("path", std::string("exact-") + plan.path)
+          .add("qblock", plan.query_block)
+          .add("splits", plan.row_splits)
+          .add("panel", plan.panel_blocks);
+  }
+
+  void describe_storage(io::IndexContents& contents) const override { contents.matrix = &matrix_; }
+  void describe_build(core::TraceLine& trace) const override { trace.add("path", "exact"); }
+
+ private:
+  core::TiledMatrix matrix_;
+};
+
+}  // namespace
+
+std::unique_ptr<Engine> make_exact_engine(core::TiledMatrix matrix) {
+  return std::make_unique<ExactEngine>(std::move(matrix));
+}
+
+}  // namespace nndex::engine
