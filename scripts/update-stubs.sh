@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${1:-.venv/bin/python}
+[[ "$py" == */* && "$py" != /* ]] && py=$(pwd)/$py  # relative paths stay valid after the cd below
 # Run from outside the source tree, so `import nndex` finds the installed package with its extension.
 out=$(pwd)/python/nndex/_nndex.pyi
 (cd / && "$py" -m nanobind.stubgen -q -m nndex._nndex -o "$out")
