@@ -1,5 +1,6 @@
-// Typed errors thrown by nndex. Every error derives from nndex::Error so callers can catch one type;
-// the Python bindings map all of them (except Interrupted) to ValueError.
+// Typed errors thrown by nndex. Every error derives from nndex::Error so callers can catch one type.
+// The Python bindings map IoError to OSError (FileNotFoundError, PermissionError, ... by errno),
+// Interrupted to KeyboardInterrupt, and every other error to ValueError.
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// nndex::Index: exact top-k similarity search over an in-memory float32 matrix.
+// nndex::Index: top-k similarity search over an in-memory float32 matrix, exact or approximate (IVF).
 //
 // Thread safety: a constructed Index is immutable; search() and search_batch() may be called from any
 // number of threads at once. Work is shared out over one process-wide pool, so concurrent callers do
