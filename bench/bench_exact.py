@@ -303,10 +303,10 @@ def import_nndex():
     sys.exit("\n".join(msg))
 
 
-def make_index(nndex_mod, data: np.ndarray, threads: int | None):
-    # enable_cache=False: the benchmark repeats the same query, which the query-result cache would
-    # answer without searching.
-    index = nndex_mod.NNdex(data, normalized=True, threads=threads, enable_cache=False)
+def make_index(nndex_mod, data: np.ndarray, threads: int | None, enable_cache: bool = False):
+    # enable_cache=False for the main column; the defaults column (enable_cache=True) is timed with
+    # distinct queries, so every call is a cache miss.
+    index = nndex_mod.NNdex(data, normalized=True, threads=threads, enable_cache=enable_cache)
     if not hasattr(index, "isa") and hasattr(index, "backend"):
         sys.exit(f"error: the imported nndex ({getattr(nndex_mod, '__file__', '?')}) looks like the "
                  "original Rust nndex 0.2.1, not this repository's library.")
@@ -327,9 +327,29 @@ def make_data(rows: int, dims: int) -> np.ndarray:
     return unit_rows(rng.standard_normal((rows, dims), dtype=np.float32))
 
 
-def make_queries(n: int, dims: int) -> np.ndarray:
-    rng = np.random.default_rng([SEED, dims, 1])
+def make_queries(n: int, dims: int, salt: int = 1) -> np.ndarray:
+    rng = np.random.default_rng([SEED, dims, salt])
     return unit_rows(rng.standard_normal((n, dims), dtype=np.float32))
+
+
+# Workloads of up to this many queries are timed with a different query (or batch) on every call,
+# more distinct ones than the query cache holds, so the defaults column measures cache misses.
+DISTINCT_MAX_NQ = 64
+DISTINCT_POOL = 4096
+
+
+def rotating(pool: np.ndarray, wl: "Workload"):
+    """A zero-argument function returning the next distinct query (1-D) or batch of the pool.
+
+    Batches are overlapping windows pool[i:i + nq]: DISTINCT_POOL - nq + 1 distinct batches, more
+    than the cache's 1024 entries for every cached batch size."""
+    state = {"i": 0}
+    count = pool.shape[0] - wl.nq + 1
+
+    def next_query():
+        i = state["i"] = (state["i"] + 1) % count
+        return pool[i] if wl.one_d else pool[i:i + wl.nq]
+    return next_query
 
 
 def numpy_single(M: np.ndarray, q: np.ndarray, k: int):
@@ -444,6 +464,7 @@ class Row:
     dims: int
     workload: Workload
     nndex: Cell = field(default_factory=Cell)
+    defaults: Cell = field(default_factory=Cell)  # NNdex defaults (cache on), distinct queries
     numpy: Cell = field(default_factory=Cell)
     original: Cell | None = None
     check_failed: bool = False
@@ -609,8 +630,8 @@ def short(cell: Cell) -> str:
     return fmt_time(cell.stats["median_ns"]) if cell.stats else (cell.note or "-")
 
 
-def bench_numpy_and_nndex(row: Row, index, M: np.ndarray, q: np.ndarray, ref: Reference,
-                          ctx: Context) -> None:
+def bench_numpy_and_nndex(row: Row, index, default_index, pool: np.ndarray, M: np.ndarray, q: np.ndarray,
+                          ref: Reference, ctx: Context) -> None:
     wl = row.workload
     idx, sims = index.search(q, k=K)
     problems = check_topk(idx, sims, ref, K, wl.expect_shape(K))
@@ -619,7 +640,18 @@ def bench_numpy_and_nndex(row: Row, index, M: np.ndarray, q: np.ndarray, ref: Re
         row.nndex.note = row.numpy.note = "CHECK FAILED"
         log(f"  CHECK FAILED {row.shape} {wl.label}:\n    " + "\n    ".join(problems))
         return
-    row.nndex.stats = timing(ctx.args, lambda: index.search(q, k=K))
+    if wl.nq <= DISTINCT_MAX_NQ:
+        # Distinct queries for both nndex columns: cache off, and the defaults (every call a miss).
+        nxt = rotating(pool, wl)
+        row.nndex.stats = timing(ctx.args, lambda: index.search(nxt(), k=K))
+        nxt = rotating(pool, wl)
+        row.defaults.stats = timing(ctx.args, lambda: default_index.search(nxt(), k=K))
+        info = default_index.cache_info()
+        if info.hits:
+            log(f"  warning: {info.hits} cache hits in the defaults column ({info.misses} misses)")
+    else:
+        row.nndex.stats = timing(ctx.args, lambda: index.search(q, k=K))
+        row.defaults.note = "not cached (> 64 queries)"
     np_skip = numpy_skip_reason(row.rows, wl, ctx.mem_available)
     if np_skip:
         row.numpy.note = np_skip
@@ -662,6 +694,8 @@ def bench_shape(rows: int, dims: int, ctx: Context) -> list[Row]:
     t0 = time.perf_counter()
     index = make_index(ctx.nndex_mod, M, ctx.threads)
     log(f"[{rows}x{dims}] nndex index built in {time.perf_counter() - t0:.3f} s")
+    default_index = make_index(ctx.nndex_mod, M, ctx.threads, enable_cache=True)
+    pool = make_queries(DISTINCT_POOL, dims, salt=2)
 
     out: list[Row] = []
     for wl in wls:
@@ -673,12 +707,13 @@ def bench_shape(rows: int, dims: int, ctx: Context) -> list[Row]:
             if row.original:
                 row.original.note = reason
             continue
-        bench_numpy_and_nndex(row, index, M, wl.queries(Q), ref, ctx)
+        bench_numpy_and_nndex(row, index, default_index, pool, M, wl.queries(Q), ref, ctx)
         if row.check_failed and row.original:
             row.original.note = "not run"
-        log(f"[{rows}x{dims}] {wl.label:>10}: nndex {short(row.nndex)}, numpy {short(row.numpy)}")
+        log(f"[{rows}x{dims}] {wl.label:>10}: nndex {short(row.nndex)}, defaults {short(row.defaults)}, "
+            f"numpy {short(row.numpy)}")
 
-    del index
+    del index, default_index
     if ctx.original_python:
         todo = [r.workload for r in out if r.original is not None and not r.original.note]
         if todo:
@@ -753,8 +788,8 @@ def throughput(row: Row, limits: Limits) -> tuple[float | None, str, str]:
 
 
 def markdown_table(rows: list[Row], limits: Limits, with_original: bool) -> str:
-    head = ["shape", "workload", "nndex median", "nndex p10–p90", "numpy median", "numpy p10–p90",
-            "numpy / nndex", "nndex throughput", "% of limit"]
+    head = ["shape", "workload", "nndex median", "nndex p10–p90", "defaults median", "defaults / nndex",
+            "numpy median", "numpy p10–p90", "numpy / nndex", "nndex throughput", "% of limit"]
     if with_original:
         head += ["0.2.1 median", "0.2.1 / nndex"]
     lines = ["| " + " | ".join(head) + " |",
@@ -762,8 +797,9 @@ def markdown_table(rows: list[Row], limits: Limits, with_original: bool) -> str:
     for row in rows:
         r = ratio(row.numpy, row.nndex)
         _, tp, pct = throughput(row, limits)
+        rd = ratio(row.defaults, row.nndex)
         cells = [row.shape, row.workload.label, short(row.nndex), fmt_spread(row.nndex.stats),
-                 short(row.numpy), fmt_spread(row.numpy.stats),
+                 short(row.defaults), f"{rd:.2f}×" if rd else "", short(row.numpy), fmt_spread(row.numpy.stats),
                  f"{r:.2f}×" if r else "", tp, pct]
         if with_original:
             ro = ratio(row.original, row.nndex)
@@ -852,7 +888,7 @@ def rows_to_json(rows: list[Row], limits: Limits) -> list[dict]:
         value, _, _ = throughput(r, limits)
         d = {"rows": r.rows, "dims": r.dims, "workload": r.workload.key, "queries": r.workload.nq,
              "check_failed": r.check_failed}
-        for name in ("nndex", "numpy", "original"):
+        for name in ("nndex", "defaults", "numpy", "original"):
             cell = getattr(r, name)
             if cell is not None:
                 d[name] = cell.stats if cell.stats else {"note": cell.note}
