@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 
@@ -184,6 +185,7 @@ def test_python_thread_keeps_its_rate_during_a_loop_of_searches():
     another thread searches in a loop on a split (multi-threaded) path."""
     index = NNdex(make_data(1000, 768), enable_cache=False)  # 3 MB: split over the threads where L2s allow
     queries = make_queries(64, 768, salt=31)
+    window = 0.15
 
     def rate_with(search_loop: bool) -> float:
         stop = threading.Event()
@@ -197,7 +199,7 @@ def test_python_thread_keeps_its_rate_during_a_loop_of_searches():
             searches[0] = i
 
         box = {}
-        counter = threading.Thread(target=lambda: box.setdefault("n", _count_for(0.3)))
+        counter = threading.Thread(target=lambda: box.setdefault("n", _count_for(window)))
         helper = threading.Thread(target=searcher) if search_loop else None
         if helper:
             helper.start()
@@ -207,13 +209,17 @@ def test_python_thread_keeps_its_rate_during_a_loop_of_searches():
         if helper:
             helper.join()
             assert searches[0] > 0
-        return box["n"] / 0.3
+        return box["n"] / window
 
+    # A shared VM's own noise moves a single window by tens of percent either way: alternate short
+    # solo and busy windows and compare their medians, and allow three such rounds.
     best = 0.0
-    for _ in range(3):  # a shared machine is noisy: the best of three pairs of runs
-        solo = rate_with(False)
-        busy = rate_with(True)
-        best = max(best, busy / solo)
+    for _ in range(3):
+        solo, busy = [], []
+        for _ in range(7):
+            solo.append(rate_with(False))
+            busy.append(rate_with(True))
+        best = max(best, statistics.median(busy) / statistics.median(solo))
         if best >= 0.9:
             break
     assert best >= 0.9, f"a Python thread kept only {best:.0%} of its solo rate during searches"
