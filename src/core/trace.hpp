@@ -26,11 +26,7 @@ class TraceLine {
   TraceLine& add(const char* key, std::size_t value) { return add(key, std::to_string(value)); }
   TraceLine& add(const char* key, bool value) { return add(key, std::string(value ? "1" : "0")); }
   TraceLine& add(const char* key, const char* value) { return add(key, std::string(value)); }
-  TraceLine& add(const char* key, double value, int decimals) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-    return add(key, std::string(buf));
-  }
+  TraceLine& add(const char* key, double value, int decimals) { return add(key, fixed(value, decimals)); }
   TraceLine& add_ms(const char* key, double ms) { return add(key, fixed(ms, 3) + "ms"); }
   TraceLine& add(const char* key, const std::string& value) {
     text_ += ' ';
