@@ -44,7 +44,8 @@ const KernelTable& resolve() {
   for (Isa isa : {Isa::neon, Isa::avx2, Isa::avx512})
     if (cpu_supports(isa)) best = isa;
   if (const char* forced = std::getenv("NNDEX_ISA"); forced != nullptr && *forced != '\0') {
-    bool known = false;
+    // "amx" caps only the compressed-row kernels (code_dispatch.cpp); float32 runs its best level.
+    bool known = std::strcmp(forced, "amx") == 0;
     for (Isa isa : {Isa::scalar, Isa::neon, Isa::avx2, Isa::avx512}) {
       if (isa_name(isa) != forced) continue;
       known = true;
@@ -53,7 +54,7 @@ const KernelTable& resolve() {
                         table_of(best).name);
     }
     if (!known)
-      std::fprintf(stderr, "[nndex] NNDEX_ISA=%s is unknown (scalar, neon, avx2, avx512); using %s\n", forced,
+      std::fprintf(stderr, "[nndex] NNDEX_ISA=%s is unknown (scalar, neon, avx2, avx512, amx); using %s\n", forced,
                    table_of(best).name);
   }
   return table_of(best);
