@@ -17,9 +17,20 @@
 #include "engine/engine.hpp"
 #include "io/index_file.hpp"
 #include "ivf/ivf_index.hpp"
+#include "kernels/code_kernels.hpp"
 #include "kernels/kernels.hpp"
+#include "storage/exact_rows.hpp"
+#include "storage/quantize.hpp"
 
 namespace nndex {
+
+const char* storage_name(Storage storage) {
+  switch (storage) {
+    case Storage::bf16: return "bf16";
+    case Storage::int8: return "int8";
+    default: return "f32";
+  }
+}
 
 DimensionMismatch::DimensionMismatch(std::size_t expected, std::size_t actual, const std::string& what)
     : InvalidArgument(what + " has " + std::to_string(actual) + " dims but the index has " + std::to_string(expected) +
@@ -32,8 +43,10 @@ struct Index::Impl {
   std::size_t dims = 0;
   bool normalized = false;
   bool approx = false;
+  Storage storage = Storage::f32;
   std::size_t threads = 1;
   const kernels::KernelTable* kernels = nullptr;
+  std::string isa;  // the float32 level, plus the compressed-row kernels' tag
   std::unique_ptr<engine::Engine> engine;
 };
 
@@ -54,7 +67,23 @@ void check_matrix(const MatrixView& data) {
 // sampling noise of both the calibration queries and the user's.
 constexpr double kDefaultRecallTarget = 0.96;
 
+// int8 sums are exact in int32 up to this many dims (255 x 127 per dim).
+constexpr std::size_t kMaxInt8Dims = 65536;
+
+std::string isa_of(const kernels::KernelTable& kt, Storage storage) {
+  std::string name = kt.name;
+  if (storage == Storage::bf16) name += kernels::active_bf16().isa_tag;
+  if (storage == Storage::int8) name += kernels::active_int8().isa_tag;
+  return name;
+}
+
+kernels::Codec codec_of(Storage storage) {
+  return storage == Storage::int8 ? kernels::Codec::int8 : kernels::Codec::bf16;
+}
+
 void check_options(const IndexOptions& o) {
+  if (o.storage != Storage::f32 && o.storage != Storage::bf16 && o.storage != Storage::int8)
+    throw InvalidArgument("storage must be f32, bf16 or int8");
   if (!o.approx && (o.nlist != 0 || o.nprobe != 0 || o.recall != 0.0))
     throw InvalidArgument("nlist, nprobe and recall apply only to approximate indexes (approx=true)");
   if (o.recall != 0.0 && !(o.recall > 0.0 && o.recall <= 1.0))
@@ -80,9 +109,18 @@ Index::Index(std::span<const float> data, std::size_t rows, std::size_t dims, In
 Index::Index(const float* data, std::size_t rows, std::size_t dims, IndexOptions options)
     : Index(MatrixView::row_major(data, rows, dims), options) {}
 
-Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& should_stop) {
+Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& should_stop)
+    : Index(data, options, nullptr, should_stop) {}
+
+Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
+             const StopCheck& should_stop) {
   check_matrix(data);
   check_options(options);
+  if (keep_alive != nullptr && options.storage == Storage::f32)
+    throw InvalidArgument("borrowing the rows applies only to compressed storage (bf16 or int8)");
+  if (options.storage == Storage::int8 && data.cols > kMaxInt8Dims)
+    throw InvalidArgument("int8 storage supports at most " + std::to_string(kMaxInt8Dims) + " dims, got " +
+                          std::to_string(data.cols) + " (use bf16)");
   if (options.approx && options.nlist > data.rows)
     throw InvalidArgument("nlist (" + std::to_string(options.nlist) + ") must not exceed the number of rows (" +
                           std::to_string(data.rows) + ")");
@@ -92,8 +130,10 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
   impl->dims = data.cols;
   impl->normalized = options.normalized;
   impl->approx = options.approx;
+  impl->storage = options.storage;
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
+  impl->isa = isa_of(*impl->kernels, options.storage);
   const kernels::KernelTable& kt = *impl->kernels;
 
   // An explicit nlist always builds the IVF; the automatic choice falls back to exact search on
@@ -109,13 +149,27 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
     params.threads = impl->threads;
     impl->engine = engine::make_ivf_engine(
         std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop));
+  } else if (options.storage != Storage::f32) {
+    const kernels::Codec codec = codec_of(options.storage);
+    if (keep_alive != nullptr) {
+      storage::CodeMatrix codes =
+          storage::encode_matrix(data, !options.normalized, codec, kt, impl->threads, should_stop, nullptr);
+      impl->engine = engine::make_compressed_engine(
+          std::move(codes), storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive)));
+    } else {
+      std::vector<float> prepared;
+      storage::CodeMatrix codes =
+          storage::encode_matrix(data, !options.normalized, codec, kt, impl->threads, should_stop, &prepared);
+      impl->engine = engine::make_compressed_engine(std::move(codes),
+                                                    storage::ExactRows::owned(std::move(prepared), data.cols));
+    }
   } else {
     impl->engine = engine::make_exact_engine(core::pack_matrix(data, !options.normalized, kt, impl->threads, should_stop));
   }
   impl_ = std::move(impl);
   if (core::verbose()) {
     core::TraceLine line("build");
-    line.add("rows", data.rows).add("dims", data.cols).add("normalized", options.normalized).add("isa", kt.name);
+    line.add("rows", data.rows).add("dims", data.cols).add("normalized", options.normalized).add("isa", impl_->isa);
     line.add("threads", impl_->threads);
     if (build_ivf || !options.approx) impl_->engine->describe_build(line);
     else line.add("path", "exact (approx fallback: too few rows for IVF)");
@@ -156,9 +210,12 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->dims = loaded.dims;
   impl->normalized = loaded.normalized;
   impl->approx = loaded.approx;
+  impl->storage = loaded.storage;
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
+  impl->isa = isa_of(*impl->kernels, loaded.storage);
   if (loaded.ivf) impl->engine = engine::make_ivf_engine(std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf)));
+  else if (loaded.codes) impl->engine = engine::make_compressed_engine(std::move(*loaded.codes), std::move(loaded.exact_rows));
   else impl->engine = engine::make_exact_engine(std::move(loaded.matrix));
   if (core::verbose())
     core::TraceLine(("load " + name).c_str())
@@ -193,7 +250,8 @@ std::size_t Index::rows() const noexcept { return impl_->rows; }
 std::size_t Index::dims() const noexcept { return impl_->dims; }
 bool Index::normalized() const noexcept { return impl_->normalized; }
 std::size_t Index::threads() const noexcept { return impl_->threads; }
-std::string_view Index::isa() const noexcept { return impl_->kernels->name; }
+std::string_view Index::isa() const noexcept { return impl_->isa; }
+Storage Index::storage() const noexcept { return impl_->storage; }
 std::size_t Index::memory_bytes() const noexcept { return impl_->engine->memory_bytes(); }
 bool Index::approx() const noexcept { return impl_->approx; }
 bool Index::uses_ivf() const noexcept { return impl_->engine->uses_ivf(); }
@@ -204,6 +262,9 @@ void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* 
                         const SearchParams& params) const {
   if (k < 1) throw InvalidArgument("k must be at least 1, got " + std::to_string(k));
   if (queries.cols != dims()) throw DimensionMismatch(dims(), queries.cols, "query");
+  if (!(params.oversampling == 0.0 || params.oversampling >= 1.0))
+    throw InvalidArgument("oversampling must be at least 1 (or 0 for the default), got " +
+                          std::to_string(params.oversampling));
   if (queries.rows == 0) return;
   if (queries.data == nullptr) throw InvalidArgument("query pointer is null");
   const auto start = std::chrono::steady_clock::now();
@@ -223,7 +284,7 @@ void Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* 
   if (core::verbose()) {
     line.emplace("search");
     line->add("rows", rows()).add("dims", d).add("queries", n).add("k", std::min(k, rows()));
-    line->add("isa", impl_->kernels->name);
+    line->add("isa", impl_->isa);
   }
   impl_->engine->search(prepared.data(), n, k, params, *impl_->kernels, impl_->threads, indices, similarities,
                         line ? &*line : nullptr);

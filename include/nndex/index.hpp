@@ -25,6 +25,12 @@ class Index {
   Index(const float* data, std::size_t rows, std::size_t dims, IndexOptions options = {});
   // Builds from any strided float32/float64 view; `should_stop` can abandon a long build.
   explicit Index(const MatrixView& data, IndexOptions options = {}, const StopCheck& should_stop = {});
+  // Compressed storage only: the float32 rows used for re-ranking are read from `data` itself for the
+  // life of the index instead of being copied (`keep_alive` holds them; they must not change). Built
+  // over a memory-mapped file, only the pages of re-ranked rows are ever read, so resident memory is
+  // essentially the codes.
+  Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
+        const StopCheck& should_stop = {});
 
   Index(Index&&) noexcept;
   Index& operator=(Index&&) noexcept;
@@ -44,8 +50,13 @@ class Index {
   std::size_t dims() const noexcept;
   bool normalized() const noexcept;
   std::size_t threads() const noexcept;  // resolved: never 0
-  std::string_view isa() const noexcept;  // kernel level in use: "avx512", "avx2", "neon" or "scalar"
-  std::size_t memory_bytes() const noexcept;  // bytes held by the index's own storage
+  // Kernel level in use: "avx512", "avx2", "neon" or "scalar", with the compressed-row extension a
+  // bf16 / int8 index scores with appended: "+amx" (AMX tiles for batches), "+bf16", "+vnni", "+dot".
+  std::string_view isa() const noexcept;
+  // Bytes the index holds in anonymous memory: its storage (codes, and the float32 rows for
+  // re-ranking unless they are read from a mapped file or a borrowed matrix).
+  std::size_t memory_bytes() const noexcept;
+  Storage storage() const noexcept;
 
   // Writes the index to one file (format: docs/index-format.md). Atomic: the file appears complete
   // under `path` or not at all.

@@ -1,6 +1,7 @@
 // The search engine an Index holds: exactly one, chosen when the index is built or loaded.
 //   exact: the packed matrix, scanned in full by the fused score + top-k loop (exact/);
-//   ivf:   clustered lists probed per query and re-ranked exactly (ivf/).
+//   ivf:   clustered lists probed per query and re-ranked exactly (ivf/);
+//   compressed: bf16 / int8 codes scanned in full to shortlist rows, re-scored in float32 (exact/, storage/).
 // Index (src/index.cpp) validates, prepares queries and hands them here; storage codecs, id maps and
 // other backends plug in as further engines.
 #pragma once
@@ -15,6 +16,8 @@
 #include "ivf/ivf_index.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
+#include "storage/code_matrix.hpp"
+#include "storage/exact_rows.hpp"
 
 namespace nndex::engine {
 
@@ -41,5 +44,6 @@ class Engine {
 
 std::unique_ptr<Engine> make_exact_engine(core::TiledMatrix matrix);
 std::unique_ptr<Engine> make_ivf_engine(std::unique_ptr<ivf::IvfIndex> ivf);
+std::unique_ptr<Engine> make_compressed_engine(storage::CodeMatrix codes, storage::ExactRows rows);
 
 }  // namespace nndex::engine

@@ -14,10 +14,8 @@ namespace nndex::exact {
 namespace {
 
 using kernels::kBlockRows;
-using kernels::kMaxQueryGroup;
 using scan::Scanner;
 using scan::Segment;
-using scan::panel_blocks_for;
 
 // Query block: kept in L2 beside the row panel; each block streams the matrix once.
 constexpr std::size_t kQueryBlockBytes = std::size_t{256} << 10;
@@ -38,13 +36,12 @@ std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to *
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
 // Scores stored blocks [block_begin, block_end) against n queries into n heaps of k laid out n x k.
-void scan_into(const Scanner& scanner, const float* queries, std::size_t n, std::size_t block_begin,
-               std::size_t block_end, float* heap_scores, std::int64_t* heap_ids, std::size_t k, bool sort_results,
-               core::TaskContext& ctx) {
+void scan_into(const Scanner& scanner, std::size_t rows, const std::byte* queries, std::size_t n,
+               std::size_t block_begin, std::size_t block_end, float* heap_scores, std::int64_t* heap_ids,
+               std::size_t k, bool sort_results, core::TaskContext& ctx) {
   std::vector<topk::TopK> tops;
   tops.reserve(n);
   for (std::size_t q = 0; q < n; ++q) tops.emplace_back(heap_scores + q * k, heap_ids + q * k, k);
-  const std::size_t rows = scanner.matrix.rows();
   const Segment segment{block_begin, block_end,
                         std::min(rows, block_end * kBlockRows) - std::min(rows, block_begin * kBlockRows)};
   if (!scanner.scan(segment, queries, n, tops.data(), &ctx)) return;
@@ -55,25 +52,28 @@ void scan_into(const Scanner& scanner, const float* queries, std::size_t n, std:
 }  // namespace
 
 Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
-               const core::ThreadBudgetInputs& inputs) {
+               const core::ThreadBudgetInputs& inputs, StorageShape shape) {
   Plan plan;
   const std::size_t blocks = ceil_div(rows, kBlockRows);
-  plan.panel_blocks = panel_blocks_for(dims);
-  const std::size_t cache_block =
-      std::clamp<std::size_t>(kQueryBlockBytes / (dims * sizeof(float)) / kMaxQueryGroup * kMaxQueryGroup,
-                              kMaxQueryGroup, kQueryBlockMax);
+  if (shape.scan_bytes == 0) shape.scan_bytes = blocks * kBlockRows * dims * sizeof(float);
+  if (shape.query_bytes == 0) shape.query_bytes = dims * sizeof(float);
+  if (shape.group == 0) shape.group = kernels::kMaxQueryGroup;
+  plan.panel_blocks = scan::panel_blocks_for_bytes(std::max<std::size_t>(1, shape.scan_bytes / blocks));
+  const std::size_t group = shape.group;
+  const std::size_t cache_block = std::clamp<std::size_t>(kQueryBlockBytes / shape.query_bytes / group * group, group,
+                                                          std::max(group, kQueryBlockMax / group * group));
 
   // A query group or less reads the matrix once and is bound by where the matrix lives.
-  const std::size_t scanned = n <= kMaxQueryGroup ? blocks * kBlockRows * dims * sizeof(float) : 0;
+  const std::size_t scanned = n <= kernels::kMaxQueryGroup ? shape.scan_bytes : 0;
   plan.threads = core::threads_for(n * rows * dims, scanned, max_threads, inputs);
   if (plan.threads == 1) {
     plan.query_block = std::min(n, cache_block);
     plan.path = "serial";
     return plan;
   }
-  if (n >= 2 * plan.threads * kMaxQueryGroup) {
+  if (n >= 2 * plan.threads * group) {
     // Enough queries: split them, so no merge is needed; at least two tasks per thread for balance.
-    plan.query_block = std::min(cache_block, round_up(ceil_div(n, 2 * plan.threads), kMaxQueryGroup));
+    plan.query_block = std::min(cache_block, round_up(ceil_div(n, 2 * plan.threads), group));
     plan.path = "query-split";
     return plan;
   }
@@ -90,19 +90,28 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
 Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std::size_t k,
             const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
             std::int64_t* out_indices, float* out_scores) {
-  const std::size_t kk = std::min(k, m.rows());
-  const Plan plan = make_plan(m.rows(), m.dims(), n, max_threads);
+  const scan::TileScorer scorer(m, kt, n == 1 && m.bytes() >= streaming_bytes());
+  return search(scorer, m.rows(), m.dims(), reinterpret_cast<const std::byte*>(queries), n, k, kt, max_threads,
+                should_stop, out_indices, out_scores);
+}
+
+Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims, const std::byte* queries,
+            std::size_t n, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
+            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
+  const std::size_t kk = std::min(k, rows);
+  const Plan plan = make_plan(rows, dims, n, max_threads, core::ThreadBudgetInputs::now(),
+                              {scorer.scan_bytes(), scorer.query_bytes(), scorer.group()});
   const std::size_t query_blocks = ceil_div(n, plan.query_block);
-  const std::size_t blocks = m.blocks();
-  Scanner scanner{m, kt, plan.panel_blocks};
-  scanner.streaming = n == 1 && m.bytes() >= streaming_bytes();
+  const std::size_t blocks = scorer.blocks();
+  const std::size_t qbytes = scorer.query_bytes();
+  const Scanner scanner{scorer, kt};
 
   if (plan.row_splits == 1) {
     auto task = [&](std::size_t t, core::TaskContext& ctx) {
       const std::size_t q0 = t * plan.query_block;
       const std::size_t q1 = std::min(n, q0 + plan.query_block);
-      scan_into(scanner, queries + q0 * m.dims(), q1 - q0, 0, blocks, out_scores + q0 * kk, out_indices + q0 * kk, kk,
-                /*sort_results=*/true, ctx);
+      scan_into(scanner, rows, queries + q0 * qbytes, q1 - q0, 0, blocks, out_scores + q0 * kk, out_indices + q0 * kk,
+                kk, /*sort_results=*/true, ctx);
     };
     core::parallel_for(query_blocks, plan.threads, should_stop, core::TaskFn(task));
     return plan;
@@ -117,9 +126,9 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
     // Even shares: the pool gives each thread a contiguous run of splits, the same run every call.
     const std::size_t b0 = blocks * s / splits;
     const std::size_t b1 = blocks * (s + 1) / splits;
-    scan_into(scanner, queries, n, b0, b1, part_scores.data() + s * n * kk, part_indices.data() + s * n * kk, kk,
-              /*sort_results=*/false, ctx);
-    part_sizes[s] = std::min(kk, (std::min(m.rows(), b1 * kBlockRows)) - std::min(m.rows(), b0 * kBlockRows));
+    scan_into(scanner, rows, queries, n, b0, b1, part_scores.data() + s * n * kk, part_indices.data() + s * n * kk,
+              kk, /*sort_results=*/false, ctx);
+    part_sizes[s] = std::min(kk, (std::min(rows, b1 * kBlockRows)) - std::min(rows, b0 * kBlockRows));
   };
   core::parallel_for(splits, plan.threads, should_stop, core::TaskFn(task));
 

@@ -12,6 +12,7 @@
 #include "core/tiled_matrix.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
+#include "scan/scan.hpp"
 
 namespace nndex::exact {
 
@@ -29,7 +30,20 @@ Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std
             const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
             std::int64_t* out_indices, float* out_scores);
 
+// The same over any storage: `rows` stored rows behind `scorer`, n queries already encoded by it
+// (scorer.query_bytes() each, plus its padding rows).
+Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims, const std::byte* queries,
+            std::size_t n, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
+            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores);
+
+// What the plan needs to know of the storage besides its shape; zeros mean float32 tiles.
+struct StorageShape {
+  std::size_t scan_bytes = 0;   // bytes a full pass reads
+  std::size_t query_bytes = 0;  // bytes of one encoded query
+  std::size_t group = 0;        // queries per scoring call
+};
+
 Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
-               const core::ThreadBudgetInputs& inputs = core::ThreadBudgetInputs::now());
+               const core::ThreadBudgetInputs& inputs = core::ThreadBudgetInputs::now(), StorageShape shape = {});
 
 }  // namespace nndex::exact

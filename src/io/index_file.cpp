@@ -22,8 +22,11 @@ constexpr std::size_t kFixedHeader = 64;
 constexpr std::size_t kSectionEntry = 32;
 constexpr std::size_t kMaxSections = 8;
 
-constexpr std::uint32_t kNormalized = 1, kApprox = 2, kIvf = 4;  // header flags
-enum SectionKind : std::uint32_t { kTiles = 1, kIds = 2, kClusters = 3, kCentroids = 4 };
+constexpr std::uint32_t kNormalized = 1, kApprox = 2, kIvf = 4, kBf16 = 8, kInt8 = 16;  // header flags
+constexpr std::uint32_t kKnownFlags = kNormalized | kApprox | kIvf | kBf16 | kInt8;
+enum SectionKind : std::uint32_t {
+  kTiles = 1, kIds = 2, kClusters = 3, kCentroids = 4, kCodes = 5, kScales = 6, kRows = 7
+};
 
 struct FixedHeader {
   char magic[8];
@@ -62,10 +65,12 @@ template <class Emit>
 std::size_t serialise(const IndexContents& c, Emit&& emit) {
   std::vector<Section> sections;
   std::vector<std::uint64_t> cluster_words;
+  std::vector<float> materialised;  // float32 rows of an index that borrows them from the caller
   FixedHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kFormatVersion;
   h.flags = (c.normalized ? kNormalized : 0) | (c.approx ? kApprox : 0) | (c.ivf ? kIvf : 0);
+  if (c.codes != nullptr) h.flags |= c.codes->codec() == kernels::Codec::int8 ? kInt8 : kBf16;
   h.block_rows = static_cast<std::uint32_t>(kernels::kBlockRows);
   h.rows = c.rows;
   h.dims = c.dims;
@@ -74,12 +79,27 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
     for (const auto& s : p.clusters) cluster_words.insert(cluster_words.end(), {s.block_begin, s.block_end, s.rows});
     h.nlist = p.clusters.size();
     h.nprobe = p.nprobe;
-    sections.push_back({kTiles, 4, p.data.data(), p.data.bytes()});
+    if (c.codes == nullptr) sections.push_back({kTiles, 4, p.data.data(), p.data.bytes()});
     sections.push_back({kIds, 8, p.ids.data(), p.ids.size() * sizeof(std::int64_t)});
     sections.push_back({kClusters, 8, cluster_words.data(), cluster_words.size() * sizeof(std::uint64_t)});
     sections.push_back({kCentroids, 4, p.centroids.data(), p.centroids.bytes()});
-  } else {
+  } else if (c.codes == nullptr) {
     sections.push_back({kTiles, 4, c.matrix->data(), c.matrix->bytes()});
+  }
+  if (c.codes != nullptr) {
+    const auto& m = *c.codes;
+    // The codes section carries the readable slack the kernels may touch past the last block.
+    sections.push_back({kCodes, m.codec() == kernels::Codec::int8 ? 1u : 2u, m.codes(),
+                        m.code_bytes() + kernels::kCodeSlackBytes});
+    if (m.codec() == kernels::Codec::int8) sections.push_back({kScales, 4, m.scales(), m.scale_count() * sizeof(float)});
+    const storage::ExactRows& rows = *c.exact_rows;
+    const float* prepared = rows.prepared();
+    if (prepared == nullptr) {
+      materialised.resize(rows.rows() * rows.dims());
+      for (std::size_t r = 0; r < rows.rows(); ++r) rows.read(r, kernels::active(), materialised.data() + r * rows.dims());
+      prepared = materialised.data();
+    }
+    sections.push_back({kRows, 4, prepared, rows.rows() * rows.dims() * sizeof(float)});
   }
   h.sections = sections.size();
   h.header_bytes = static_cast<std::uint32_t>(kFixedHeader + kSectionEntry * sections.size());
@@ -164,6 +184,39 @@ std::optional<std::size_t> mul(std::size_t a, std::size_t b) {
   return a * b;
 }
 
+// The compressed sections: `stored` code rows (the IVF's padded slots, or the rows), their scales for
+// int8, and the float32 rows (`rows` of them, row order) that re-rank them.
+template <class Find>
+void read_compressed(const std::string& name, std::span<const std::byte> bytes, const std::shared_ptr<const void>& owner,
+                     bool verify, std::size_t stored, std::size_t dims, kernels::Codec codec, std::size_t rows,
+                     Find&& find, LoadedIndex& out) {
+  const auto code_bytes = mul(stored + kernels::kBlockRows, dims * 2);  // bound before the exact size
+  const auto row_bytes = mul(rows, dims * sizeof(float));
+  if (!code_bytes || !row_bytes || *code_bytes / 2 > bytes.size() || *row_bytes > bytes.size())
+    bad(name, "absurd shape " + std::to_string(rows) + " x " + std::to_string(dims) + " for a file of " +
+                  std::to_string(bytes.size()) + " bytes");
+  const std::size_t expect = storage::CodeMatrix::code_bytes_for(codec, stored, dims) + kernels::kCodeSlackBytes;
+  const auto* codes = section_data<std::byte>(name, bytes, find(kCodes, "codes"), expect, "codes", verify);
+  if (verify && codec == kernels::Codec::bf16) {
+    // A bf16 NaN or infinity would rank rows arbitrarily, as a float one would.
+    const auto* words = reinterpret_cast<const std::uint16_t*>(codes);
+    std::uint32_t bad_bits = 0;
+    for (std::size_t i = 0; i < expect / 2; ++i) bad_bits |= static_cast<std::uint32_t>((words[i] & 0x7f80u) == 0x7f80u);
+    if (bad_bits != 0) bad(name, "non-finite values in the codes section");
+  }
+  const float* scales = nullptr;
+  if (codec == kernels::Codec::int8) {
+    const std::size_t count = (stored + kernels::kBlockRows - 1) / kernels::kBlockRows * kernels::kBlockRows;
+    scales = section_data<float>(name, bytes, find(kScales, "scales"), count * sizeof(float), "scales", verify);
+    if (verify)
+      for (std::size_t i = 0; i < count; ++i)
+        if (!(scales[i] >= 0.0f)) bad(name, "negative scale in the scales section");
+  }
+  const float* exact = section_data<float>(name, bytes, find(kRows, "rows"), *row_bytes, "rows", verify);
+  out.codes = storage::CodeMatrix(codec, stored, dims, codes, scales, owner);
+  out.exact_rows = storage::ExactRows::mapped(exact, rows, dims, owner);
+}
+
 }  // namespace
 
 void save_file(const std::string& path, const IndexContents& contents) {
@@ -190,7 +243,7 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
     bad(name, "written in format version " + std::to_string(h.version) + " by a newer nndex; this build reads " +
                   "version " + std::to_string(kFormatVersion) + " (upgrade nndex)");
   if (h.version == 0) bad(name, "format version 0 is invalid");
-  if (h.version < kFormatVersion)
+  if (h.version < kOldestReadableVersion)
     bad(name, "written in format version " + std::to_string(h.version) + ", which this build no longer reads (it reads " +
                   "version " + std::to_string(kFormatVersion) + "); the file must be re-saved by this version of " +
                   "nndex: rebuild the index from its data and save it again");
@@ -216,24 +269,39 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   out.dims = h.dims;
   out.normalized = (h.flags & kNormalized) != 0;
   out.approx = (h.flags & kApprox) != 0;
-  if ((h.flags & ~std::uint32_t{kNormalized | kApprox | kIvf}) != 0) bad(name, "unknown flags in header");
+  if ((h.flags & ~kKnownFlags) != 0) bad(name, "unknown flags in header");
+  if ((h.flags & kBf16) && (h.flags & kInt8)) bad(name, "flagged both bf16 and int8");
+  const bool compressed = (h.flags & (kBf16 | kInt8)) != 0;
+  const kernels::Codec codec = (h.flags & kInt8) ? kernels::Codec::int8 : kernels::Codec::bf16;
+  out.storage = !compressed ? Storage::f32 : (h.flags & kInt8) ? Storage::int8 : Storage::bf16;
   if ((h.flags & kIvf) && !(h.flags & kApprox)) bad(name, "an IVF index must be flagged approximate");
   if (!(h.flags & kIvf) && (h.nlist != 0 || h.nprobe != 0)) bad(name, "nlist/nprobe set on an index without IVF");
   for (const auto& e : table) {
-    const std::uint32_t want = (e.kind == kTiles || e.kind == kCentroids) ? 4 : 8;
-    if (e.kind < kTiles || e.kind > kCentroids) bad(name, "unknown section kind " + std::to_string(e.kind));
+    const std::uint32_t want = e.kind == kIds || e.kind == kClusters ? 8
+                               : e.kind == kCodes                   ? (codec == kernels::Codec::int8 ? 1 : 2)
+                                                                    : 4;
+    if (e.kind < kTiles || e.kind > kRows) bad(name, "unknown section kind " + std::to_string(e.kind));
     if (e.element_bytes != want) bad(name, "section element size " + std::to_string(e.element_bytes) + " is wrong");
     for (const auto& other : table)
       if (&other != &e && other.kind == e.kind) bad(name, "section kind " + std::to_string(e.kind) + " appears twice");
   }
-  if (h.sections != ((h.flags & kIvf) ? 4u : 1u))
-    bad(name, std::to_string(h.sections) + " sections, expected " + ((h.flags & kIvf) ? "4" : "1"));
+  // float32: tiles (+ ids, clusters, centroids with IVF); compressed: codes, rows, scales for int8, and
+  // the same IVF sections without tiles.
+  const std::size_t expected_sections =
+      ((h.flags & kIvf) ? 3u : 0u) + (!compressed ? 1u : (codec == kernels::Codec::int8 ? 3u : 2u));
+  if (h.sections != expected_sections)
+    bad(name, std::to_string(h.sections) + " sections, expected " + std::to_string(expected_sections));
   const std::size_t header_end = h.header_bytes + sizeof(std::uint64_t);
 
   // Sizes are checked against the file before anything is allocated or read.
   if (!(h.flags & kIvf)) {
     const auto floats = mul(h.rows + (kernels::kBlockRows - 1), h.dims);
     if (!floats || h.rows > bytes.size() || h.dims > bytes.size()) bad(name, "absurd shape " + std::to_string(h.rows) + " x " + std::to_string(h.dims) + " for a file of " + std::to_string(bytes.size()) + " bytes");
+    if (compressed) {
+      read_compressed(name, bytes, owner, verify, h.rows, h.dims, codec, h.rows, find, out);
+      check_layout(name, bytes, header_end, table);
+      return out;
+    }
     const std::size_t expect = core::TiledMatrix::bytes_for(h.rows, h.dims);
     const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), expect, "tiles", verify);
     check_layout(name, bytes, header_end, table);
@@ -267,8 +335,10 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   const std::size_t stored = block * kernels::kBlockRows;
   const auto tile_bytes = mul(stored, h.dims * sizeof(float));
   const auto id_bytes = mul(stored, sizeof(std::int64_t));
-  if (!tile_bytes || !id_bytes || *tile_bytes > bytes.size()) bad(name, "absurd sizes in the cluster table");
-  const float* tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), *tile_bytes, "tiles", verify);
+  if (!tile_bytes || !id_bytes || *id_bytes > bytes.size()) bad(name, "absurd sizes in the cluster table");
+  const float* tiles = nullptr;
+  if (compressed) read_compressed(name, bytes, owner, verify, stored, h.dims, codec, h.rows, find, out);
+  else tiles = section_data<float>(name, bytes, find(kTiles, "tiles"), *tile_bytes, "tiles", verify);
   const auto* ids = section_data<std::int64_t>(name, bytes, find(kIds, "ids"), *id_bytes, "ids", verify);
   const float* centroids = section_data<float>(name, bytes, find(kCentroids, "centroids"),
                                                core::TiledMatrix::bytes_for(nlist, h.dims), "centroids", verify);
@@ -279,7 +349,7 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
         bad(name, "row ids are out of range");
     }
   check_layout(name, bytes, header_end, table);
-  p.data = core::TiledMatrix(stored, h.dims, tiles, owner);
+  if (!compressed) p.data = core::TiledMatrix(stored, h.dims, tiles, owner);
   p.ids = core::Array<std::int64_t>(ids, stored, owner);
   p.centroids = core::TiledMatrix(nlist, h.dims, centroids, owner);
   out.ivf = std::move(p);

@@ -11,12 +11,17 @@
 
 #include "core/tiled_matrix.hpp"
 #include "ivf/ivf_index.hpp"
+#include "nndex/types.hpp"
+#include "storage/code_matrix.hpp"
+#include "storage/exact_rows.hpp"
 
 namespace nndex::io {
 
-// 2: XXH64 checksums (1 used XXH3-64) and a canonical layout with zero padding. Older files are refused
-// with a message asking for them to be re-saved.
-inline constexpr std::uint32_t kFormatVersion = 2;
+// 3: compressed storage (codes, scales and float32 rows sections). 2: XXH64 checksums (1 used XXH3-64)
+// and a canonical layout with zero padding. Version 2 files (float32 only) read as before; version 1
+// files are refused with a message asking for them to be re-saved.
+inline constexpr std::uint32_t kFormatVersion = 3;
+inline constexpr std::uint32_t kOldestReadableVersion = 2;
 
 struct IndexContents {
   std::size_t rows = 0;
@@ -24,7 +29,9 @@ struct IndexContents {
   bool normalized = false;
   bool approx = false;
   const core::TiledMatrix* matrix = nullptr;      // exact storage, or
-  const ivf::IvfIndex::Parts* ivf = nullptr;      // IVF storage
+  const ivf::IvfIndex::Parts* ivf = nullptr;      // IVF storage (its tiles empty when compressed)
+  const storage::CodeMatrix* codes = nullptr;     // compressed storage (in the IVF's stored order)
+  const storage::ExactRows* exact_rows = nullptr; // with codes: the float32 rows, in row order
 };
 
 struct LoadedIndex {
@@ -32,8 +39,11 @@ struct LoadedIndex {
   std::size_t dims = 0;
   bool normalized = false;
   bool approx = false;
-  core::TiledMatrix matrix;                        // set when the file holds an exact index
+  Storage storage = Storage::f32;
+  core::TiledMatrix matrix;                        // set when the file holds an exact float32 index
   std::optional<ivf::IvfIndex::Parts> ivf;         // set when it holds an IVF index
+  std::optional<storage::CodeMatrix> codes;        // set when it holds compressed rows, with
+  storage::ExactRows exact_rows;                   //   the float32 rows that re-rank them
 };
 
 // Writes to `path` through a temporary file in the same folder, renamed into place once complete.

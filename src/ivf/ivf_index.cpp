@@ -304,19 +304,24 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
     for (std::size_t q = 0; q < n; ++q)
       tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
 
-  const scan::Scanner scanner{p_.data, kt, scan::panel_blocks_for(p_.dims), p_.ids.data()};
+  const scan::TileScorer tiles(p_.data, kt);
+  const scan::BlockScorer& scorer = tiles;
+  const auto* encoded = reinterpret_cast<const std::byte*>(queries);
+  const scan::Scanner scanner{scorer, kt, p_.ids.data()};
+  const std::size_t qbytes = scorer.query_bytes();
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
     const std::size_t c = active[a];
     const std::size_t first = per_cluster[c];
     const std::size_t users = per_cluster[c + 1] - first;
     topk::TopK* mine = tops.data() + ctx.participant() * n;
-    // Gather this cluster's queries and their heaps side by side for the scanner.
-    std::vector<float> group(users * p_.dims);
+    // Gather this cluster's queries and their heaps side by side for the scanner (zeroed padding rows
+    // past the last, for scorers that read whole tiles).
+    std::vector<std::byte> group((users + scorer.query_padding_rows()) * qbytes, std::byte{0});
     std::vector<topk::TopK> local;
     local.reserve(users);
     for (std::size_t u = 0; u < users; ++u) {
       const std::size_t q = cluster_queries[first + u];
-      std::copy(queries + q * p_.dims, queries + (q + 1) * p_.dims, group.begin() + static_cast<std::ptrdiff_t>(u * p_.dims));
+      std::copy(encoded + q * qbytes, encoded + (q + 1) * qbytes, group.begin() + static_cast<std::ptrdiff_t>(u * qbytes));
       local.push_back(mine[q]);
     }
     scanner.scan(p_.clusters[c], group.data(), users, local.data(), &ctx);

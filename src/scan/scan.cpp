@@ -8,22 +8,34 @@ namespace nndex::scan {
 namespace {
 
 using kernels::kBlockRows;
-using kernels::kMaxQueryGroup;
 
 constexpr std::size_t kPanelBytes = std::size_t{384} << 10;
 constexpr std::size_t kFilterRows = 4 * kBlockRows;
 
 }  // namespace
 
-std::size_t panel_blocks_for(std::size_t dims) {
-  std::size_t blocks = std::clamp<std::size_t>(kPanelBytes / (dims * kBlockRows * sizeof(float)), 1, kPanelMaxBlocks);
-  return blocks >= 8 ? blocks / 8 * 8 : blocks;  // whole register blocks of the micro-kernel
+std::size_t panel_blocks_for_bytes(std::size_t block_bytes, std::size_t max_blocks) {
+  std::size_t blocks = std::clamp<std::size_t>(kPanelBytes / block_bytes, 1, max_blocks);
+  return blocks >= 8 ? blocks / 8 * 8 : blocks;  // whole register blocks of the micro-kernels
 }
 
-bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq, topk::TopK* tops,
+std::size_t panel_blocks_for(std::size_t dims) {
+  return panel_blocks_for_bytes(dims * kBlockRows * sizeof(float));
+}
+
+void TileScorer::score(std::size_t block, std::size_t nblocks, const std::byte* queries, std::size_t nq,
+                       float* scores, std::size_t stride) const {
+  const auto* q = reinterpret_cast<const float*>(queries);
+  if (streaming_ && nq == 1) kt_.score_tiles_streaming(m_.block(block), nblocks, m_.dims(), q, scores);
+  else kt_.score_tiles(m_.block(block), nblocks, m_.dims(), q, nq, scores, stride);
+}
+
+bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t nq, topk::TopK* tops,
                    core::TaskContext* ctx) const {
-  const std::size_t dims = matrix.dims();
-  alignas(64) float scores[kMaxQueryGroup * kPanelMaxBlocks * kBlockRows];
+  const std::size_t panel_blocks = scorer.panel_blocks();
+  const std::size_t group_max = scorer.group();
+  const std::size_t qbytes = scorer.query_bytes();
+  alignas(64) float scores[kScanScoreFloats];
   std::uint32_t positions[kFilterRows + kernels::kSelectSlack];
   const std::size_t stride = panel_blocks * kBlockRows;
 
@@ -33,10 +45,9 @@ bool Scanner::scan(const Segment& segment, const float* queries, std::size_t nq,
     const std::size_t first = (b - segment.block_begin) * kBlockRows;  // offset of this panel in the segment
     const std::size_t valid = std::min(nblocks * kBlockRows, segment.rows - first);
     const std::size_t row0 = b * kBlockRows;
-    for (std::size_t g = 0; g < nq; g += kMaxQueryGroup) {
-      const std::size_t group = std::min(kMaxQueryGroup, nq - g);
-      if (streaming && nq == 1) kt.score_tiles_streaming(matrix.block(b), nblocks, dims, queries, scores);
-      else kt.score_tiles(matrix.block(b), nblocks, dims, queries + g * dims, group, scores, stride);
+    for (std::size_t g = 0; g < nq; g += group_max) {
+      const std::size_t group = std::min(group_max, nq - g);
+      scorer.score(b, nblocks, queries + g * qbytes, group, scores, stride);
       for (std::size_t i = 0; i < group; ++i) {
         topk::TopK& top = tops[g + i];
         const float* s = scores + i * stride;

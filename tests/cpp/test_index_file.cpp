@@ -316,7 +316,7 @@ TEST(IndexFile, FormatMatchesTheDocumentation) {
   };
   ASSERT_GE(f.size(), 4096u);
   EXPECT_EQ(std::memcmp(f.data(), "NNDEXIDX", 8), 0);
-  EXPECT_EQ(u32(8), 2u);            // version
+  EXPECT_EQ(u32(8), 3u);            // version
   EXPECT_EQ(u32(12), 64u + 32u);    // header bytes, one section
   EXPECT_EQ(u32(16), 1u);           // flags: normalized
   EXPECT_EQ(u32(20), 16u);          // block rows
@@ -762,16 +762,16 @@ TEST(BadFile, WrongMagic) {
 
 TEST(BadFile, NewerAndInvalidVersions) {
   for (const Image* base : {&exact_image(), &ivf_image()}) {
-    for (const std::uint32_t v : {3u, 4u, 1000u, 0xFFFFFFFFu}) {
+    for (const std::uint32_t v : {4u, 5u, 1000u, 0xFFFFFFFFu}) {
       Image img = *base;
       img.set_u32(kVersionAt, v);
       img.fix_header();  // so the version check itself is what refuses it
       const std::string where = "version " + std::to_string(v);
-      expect_refused(img, "version " + std::to_string(v), where, v == 3);
+      expect_refused(img, "version " + std::to_string(v), where, v == 4);
       try {
         Index::from_bytes(img.b);
       } catch (const nndex::FileFormatError& e) {
-        EXPECT_TRUE(contains(e.what(), "version 2")) << "the message should name this build's version: " << e.what();
+        EXPECT_TRUE(contains(e.what(), "version 3")) << "the message should name this build's version: " << e.what();
         EXPECT_TRUE(contains(e.what(), "newer")) << e.what();
       }
     }
@@ -783,9 +783,14 @@ TEST(BadFile, NewerAndInvalidVersions) {
     try {
       Index::from_bytes(old.b);
     } catch (const nndex::FileFormatError& e) {
-      EXPECT_TRUE(contains(e.what(), "reads version 2")) << e.what();
+      EXPECT_TRUE(contains(e.what(), "reads version 3")) << e.what();
       EXPECT_TRUE(contains(e.what(), "re-saved by this version")) << e.what();
     }
+    // Version 2 (float32 storage only, the same layout) still loads.
+    Image two = *base;
+    two.set_u32(kVersionAt, 2);
+    two.fix_header();
+    EXPECT_NO_THROW(Index::from_bytes(two.b));
     Image zero = *base;
     zero.set_u32(kVersionAt, 0);
     zero.fix_header();
@@ -808,12 +813,23 @@ TEST(BadFile, HeaderChecksumMismatch) {
 
 TEST(BadFile, UnknownFlags) {
   for (const Image* base : {&exact_image(), &ivf_image()}) {
-    for (unsigned bit = 3; bit < 32; ++bit) {
+    for (unsigned bit = 5; bit < 32; ++bit) {
       Image img = *base;
       img.set_u32(kFlagsAt, img.u32(kFlagsAt) | (1u << bit));
       img.fix_header();
-      expect_refused(img, "unknown flags", "flag bit " + std::to_string(bit), bit == 3);
+      expect_refused(img, "unknown flags", "flag bit " + std::to_string(bit), bit == 5);
     }
+    // The storage flags (bf16, int8) on a float32 file: their sections are missing.
+    for (unsigned bit : {3u, 4u}) {
+      Image img = *base;
+      img.set_u32(kFlagsAt, img.u32(kFlagsAt) | (1u << bit));
+      img.fix_header();
+      expect_refused(img, "sections, expected", "storage flag bit " + std::to_string(bit), bit == 3);
+    }
+    Image both = *base;
+    both.set_u32(kFlagsAt, both.u32(kFlagsAt) | 8u | 16u);
+    both.fix_header();
+    expect_refused(both, "both bf16 and int8", "both storage flags");
   }
 }
 

@@ -1,0 +1,46 @@
+#include "storage/exact_rows.hpp"
+
+#include <cstring>
+
+#include "core/prepare.hpp"
+
+namespace nndex::storage {
+
+ExactRows ExactRows::owned(std::vector<float> prepared, std::size_t dims) {
+  ExactRows e;
+  e.rows_ = dims == 0 ? 0 : prepared.size() / dims;
+  e.dims_ = dims;
+  e.owned_ = std::move(prepared);
+  e.prepared_ = e.owned_.data();
+  return e;
+}
+
+ExactRows ExactRows::mapped(const float* prepared, std::size_t rows, std::size_t dims, std::shared_ptr<const void> owner) {
+  ExactRows e;
+  e.rows_ = rows;
+  e.dims_ = dims;
+  e.prepared_ = prepared;
+  e.owner_ = std::move(owner);
+  return e;
+}
+
+ExactRows ExactRows::borrowed(const MatrixView& source, bool normalize, std::shared_ptr<const void> owner) {
+  ExactRows e;
+  e.rows_ = source.rows;
+  e.dims_ = source.cols;
+  e.source_ = source;
+  e.normalize_ = normalize;
+  e.owner_ = std::move(owner);
+  return e;
+}
+
+void ExactRows::read(std::size_t r, const kernels::KernelTable& kt, float* out) const {
+  if (prepared_ != nullptr) {
+    std::memcpy(out, prepared_ + r * dims_, dims_ * sizeof(float));
+    return;
+  }
+  // The build validated every row, so this cannot throw unless the caller changed the borrowed data.
+  core::prepare_vector(source_, r, normalize_, kt, out, {"row", r});
+}
+
+}  // namespace nndex::storage

@@ -1,0 +1,42 @@
+// The float32 rows that re-rank a compressed index's shortlist, one row-major vector per row so a
+// shortlisted row is one contiguous read (a mapped file pages in only those rows). Three homes:
+//   owned:     prepared rows copied in at build (an index built from an array);
+//   mapped:    prepared rows inside a mapped index file (NNdex.load(..., mmap=True));
+//   borrowed:  the caller's own matrix (e.g. a memory-mapped .npy), prepared on each read exactly as
+//              the build prepared it, so the scores match a float32 index bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "kernels/kernels.hpp"
+#include "nndex/types.hpp"
+
+namespace nndex::storage {
+
+class ExactRows {
+ public:
+  ExactRows() = default;
+  static ExactRows owned(std::vector<float> prepared, std::size_t dims);
+  static ExactRows mapped(const float* prepared, std::size_t rows, std::size_t dims, std::shared_ptr<const void> owner);
+  static ExactRows borrowed(const MatrixView& source, bool normalize, std::shared_ptr<const void> owner);
+
+  std::size_t rows() const { return rows_; }
+  std::size_t dims() const { return dims_; }
+  // Writes row r, prepared (validated and normalised as at build), to out[0..dims).
+  void read(std::size_t r, const kernels::KernelTable& kt, float* out) const;
+  // Prepared rows laid out row-major, or nullptr when the rows are prepared on read (borrowed).
+  const float* prepared() const { return prepared_; }
+  std::size_t memory_bytes() const { return owned_.size() * sizeof(float); }
+
+ private:
+  std::size_t rows_ = 0, dims_ = 0;
+  std::vector<float> owned_;
+  const float* prepared_ = nullptr;
+  MatrixView source_{};
+  bool normalize_ = false;
+  std::shared_ptr<const void> owner_;
+};
+
+}  // namespace nndex::storage

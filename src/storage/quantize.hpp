@@ -1,0 +1,42 @@
+// Encoding float32 vectors as codes (layout: kernels/code_kernels.hpp).
+//   bf16: round to nearest even, finite values saturating rather than becoming inf.
+//   int8: symmetric per-vector scale max|x| / 127, codes round(x / scale) in [-127, 127]. A constant
+//         row is exact (every code +-127), a zero row has scale 0, and tiny or huge rows keep their
+//         full relative precision because the scale is a float of their own magnitude.
+// Queries are encoded the same way per call; an int8 query's own scale is left out (it is the same
+// for every row, so the ranking is unchanged).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/code_kernels.hpp"
+#include "nndex/types.hpp"
+#include "storage/code_matrix.hpp"
+
+namespace nndex::storage {
+
+// Writes up to 16 prepared rows (row-major, `dims` each) into block `b` of `m` (and their scales).
+void encode_block(const float* rows, std::size_t count, std::size_t b, CodeMatrix& m);
+
+// Queries in the kernels' form: round_up(n, 16) rows of `stride` elements, zero-padded.
+struct EncodedQueries {
+  Codec codec = Codec::bf16;
+  std::size_t count = 0;
+  std::size_t stride = 0;              // elements per query
+  std::vector<std::uint16_t> bf16;     // codec bf16
+  std::vector<std::int8_t> int8;       // codec int8
+  std::vector<std::int32_t> offsets;   // int8: 128 * sum of the query's codes (one per padded row)
+};
+
+std::size_t query_stride(Codec codec, std::size_t dims);
+
+// Validates, prepares (normalising when asked) and encodes every row of `src`, in parallel, reporting
+// the lowest bad row. With `prepared` set, also keeps the prepared rows there (row-major) for exact
+// re-ranking.
+CodeMatrix encode_matrix(const MatrixView& src, bool normalize, Codec codec, const kernels::KernelTable& kt,
+                         std::size_t threads, const StopCheck& should_stop, std::vector<float>* prepared);
+EncodedQueries encode_queries(Codec codec, const float* queries, std::size_t n, std::size_t dims);
+
+}  // namespace nndex::storage
