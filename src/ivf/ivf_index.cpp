@@ -7,12 +7,10 @@
 #include <random>
 
 #include "core/pack.hpp"
-#include "core/thread_budget.hpp"
 #include "core/thread_pool.hpp"
 #include "exact/exact_search.hpp"
 #include "ivf/kmeans.hpp"
 #include "nndex/errors.hpp"
-#include "topk/topk.hpp"
 
 namespace nndex::ivf {
 namespace {
@@ -214,132 +212,6 @@ std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_
     }
   }
   return nlist;
-}
-
-void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
-                           const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
-                           std::vector<std::size_t>& offsets, std::vector<std::int64_t>& lists) const {
-  const std::size_t nlist = p_.clusters.size();
-  std::vector<float> scores(n * nprobe);
-  lists.resize(n * nprobe);
-  exact::search(p_.centroids, queries, n, nprobe, kt, threads, should_stop, lists.data(), scores.data());
-  offsets.assign(n + 1, 0);
-  for (std::size_t q = 0; q < n; ++q) offsets[q + 1] = offsets[q] + nprobe;
-
-  // Rare: the probed clusters hold fewer than k rows. Such queries take clusters further down their
-  // full centroid order until they have enough, so every query returns exactly min(k, rows) results.
-  std::vector<std::size_t> short_queries;
-  for (std::size_t q = 0; q < n; ++q) {
-    std::size_t have = 0;
-    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += p_.clusters[static_cast<std::size_t>(lists[i])].rows;
-    if (have < needed_rows) short_queries.push_back(q);
-  }
-  if (short_queries.empty()) return;
-  std::vector<std::vector<std::int64_t>> extended(n);
-  std::vector<std::int64_t> order(nlist);
-  std::vector<float> order_scores(nlist);
-  for (std::size_t q : short_queries) {
-    exact::search(p_.centroids, queries + q * p_.dims, 1, nlist, kt, 1, should_stop, order.data(), order_scores.data());
-    std::size_t have = 0;
-    for (std::size_t r = 0; r < nlist && (r < nprobe || have < needed_rows); ++r) {
-      extended[q].push_back(order[r]);
-      have += p_.clusters[static_cast<std::size_t>(order[r])].rows;
-    }
-  }
-  std::vector<std::int64_t> merged;
-  std::vector<std::size_t> merged_offsets(n + 1, 0);
-  for (std::size_t q = 0; q < n; ++q) {
-    if (!extended[q].empty()) merged.insert(merged.end(), extended[q].begin(), extended[q].end());
-    else merged.insert(merged.end(), lists.begin() + static_cast<std::ptrdiff_t>(offsets[q]),
-                       lists.begin() + static_cast<std::ptrdiff_t>(offsets[q + 1]));
-    merged_offsets[q + 1] = merged.size();
-  }
-  lists.swap(merged);
-  offsets.swap(merged_offsets);
-}
-
-SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
-                              const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                              std::int64_t* out_indices, float* out_scores) const {
-  SearchReport report;
-  const std::size_t nlist = p_.clusters.size();
-  const std::size_t kk = std::min(k, p_.rows);
-  nprobe = std::clamp<std::size_t>(nprobe, 1, nlist);
-
-  std::vector<std::size_t> offsets;
-  std::vector<std::int64_t> lists;
-  probe_lists(queries, n, nprobe, kk, kt, max_threads, should_stop, offsets, lists);
-
-  // Invert to cluster -> queries, so each probed cluster is loaded once and scored against every
-  // query that probes it.
-  std::vector<std::size_t> per_cluster(nlist + 1, 0);
-  for (std::int64_t c : lists) ++per_cluster[static_cast<std::size_t>(c) + 1];
-  std::partial_sum(per_cluster.begin(), per_cluster.end(), per_cluster.begin());
-  std::vector<std::size_t> cluster_queries(lists.size());
-  {
-    std::vector<std::size_t> fill(per_cluster.begin(), per_cluster.end() - 1);
-    for (std::size_t q = 0; q < n; ++q)
-      for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) cluster_queries[fill[static_cast<std::size_t>(lists[i])]++] = q;
-  }
-  std::vector<std::size_t> active;
-  std::size_t work = 0;
-  for (std::size_t c = 0; c < nlist; ++c) {
-    const std::size_t users = per_cluster[c + 1] - per_cluster[c];
-    if (users == 0 || p_.clusters[c].rows == 0) continue;
-    active.push_back(c);
-    work += users * p_.clusters[c].rows * p_.dims;
-    report.candidates += users * p_.clusters[c].rows;
-  }
-  report.probed = lists.size();
-  const std::size_t threads =
-      core::threads_for(work, 0, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
-  report.threads = threads;
-
-  // One set of n heaps per participating thread (threads x n x kk entries), merged at the end.
-  std::vector<float> heap_scores(threads * n * kk);
-  std::vector<std::int64_t> heap_ids(threads * n * kk);
-  std::vector<topk::TopK> tops;
-  tops.reserve(threads * n);
-  for (std::size_t t = 0; t < threads; ++t)
-    for (std::size_t q = 0; q < n; ++q)
-      tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
-
-  const scan::TileScorer tiles(p_.data, kt);
-  const scan::BlockScorer& scorer = tiles;
-  const auto* encoded = reinterpret_cast<const std::byte*>(queries);
-  const scan::Scanner scanner{scorer, kt, p_.ids.data()};
-  const std::size_t qbytes = scorer.query_bytes();
-  auto task = [&](std::size_t a, core::TaskContext& ctx) {
-    const std::size_t c = active[a];
-    const std::size_t first = per_cluster[c];
-    const std::size_t users = per_cluster[c + 1] - first;
-    topk::TopK* mine = tops.data() + ctx.participant() * n;
-    // Gather this cluster's queries and their heaps side by side for the scanner (zeroed padding rows
-    // past the last, for scorers that read whole tiles).
-    std::vector<std::byte> group((users + scorer.query_padding_rows()) * qbytes, std::byte{0});
-    std::vector<topk::TopK> local;
-    local.reserve(users);
-    for (std::size_t u = 0; u < users; ++u) {
-      const std::size_t q = cluster_queries[first + u];
-      std::copy(encoded + q * qbytes, encoded + (q + 1) * qbytes, group.begin() + static_cast<std::ptrdiff_t>(u * qbytes));
-      local.push_back(mine[q]);
-    }
-    scanner.scan(p_.clusters[c], group.data(), users, local.data(), &ctx);
-    for (std::size_t u = 0; u < users; ++u) mine[cluster_queries[first + u]] = local[u];
-  };
-  core::parallel_for(active.size(), threads, should_stop, core::TaskFn(task));
-
-  for (std::size_t q = 0; q < n; ++q) {
-    topk::TopK out(out_scores + q * kk, out_indices + q * kk, kk);
-    for (std::size_t t = 0; t < threads; ++t) {
-      const topk::TopK& part = tops[t * n + q];
-      const float* ps = heap_scores.data() + (t * n + q) * kk;
-      const std::int64_t* pi = heap_ids.data() + (t * n + q) * kk;
-      for (std::size_t i = 0; i < part.size(); ++i) out.push(ps[i], pi[i]);
-    }
-    out.sort_descending();
-  }
-  return report;
 }
 
 }  // namespace nndex::ivf
