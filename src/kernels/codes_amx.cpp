@@ -9,6 +9,10 @@
 // The K loop runs over ceil(lines / 16) chunks; a last partial chunk reads the next block's first
 // lines (or the storage slack, kCodeSlackBytes) against the query's zero padding, so a block needs
 // no tail handling. No alignment is required (tile loads take any address and stride).
+// GCC 12 flags the self-initialised _mm512_undefined_*() inside its own AVX-512 intrinsics (a false
+// positive GCC 13 no longer reports); the pragmas must precede the header they apply to.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include "kernels/code_kernels.hpp"

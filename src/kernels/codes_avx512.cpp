@@ -6,6 +6,10 @@
 //         sign-extended, and vpmaddwd sums each pair into exact int32 (|255 * -128| * 2 fits; the
 //         saturating vpmaddubsw would not be exact).
 // Loads are unaligned (no alignment is required).
+// GCC 12 flags the self-initialised _mm512_undefined_*() inside its own AVX-512 intrinsics (a false
+// positive GCC 13 no longer reports); the pragmas must precede the header they apply to.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstring>

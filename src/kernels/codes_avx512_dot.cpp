@@ -2,6 +2,10 @@
 // compiled with those flags for this file only). A 64-byte line is exactly one zmm: one 32-bit lane
 // per row, so each line step is one instruction per query against the query's broadcast pair/quad.
 // Loads are unaligned (no alignment is required; 64-byte aligned blocks avoid split lines).
+// GCC 12 flags the self-initialised _mm512_undefined_*() inside its own AVX-512 intrinsics (a false
+// positive GCC 13 no longer reports); the pragmas must precede the header they apply to.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <cstring>
