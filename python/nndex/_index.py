@@ -1,5 +1,5 @@
-"""The NNdex class: argument types and array conversion in Python; value checks, the search and the
-query-result cache in nndex._nndex (one layer of validation: the native one)."""
+"""The NNdex class: argument types, the storage name and array conversion in Python; value checks,
+the search and the query-result cache in nndex._nndex (one layer of validation: the native one)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from nndex._cache import (
 from nndex._convert import check_frame, foreign_matrix, frame_rows
 
 _BACKENDS = ("cpu", "gpu")
+STORAGES = ("f32", "bf16", "int8")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -74,6 +75,27 @@ def _non_negative_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _as_storage(value: Any) -> str:
+    """The one check of ``storage`` (the native side receives only these three names)."""
+    if not isinstance(value, str) or value not in STORAGES:
+        raise ValueError(f"storage must be one of {', '.join(map(repr, STORAGES))}, got {value!r}")
+    return str(value)
+
+
+def _as_oversampling(value: Any) -> float:
+    """None becomes 0.0 (the storage's default) for the native side, which checks the value itself
+    (at least 1: 0.5, NaN and negatives are refused there); here only what 0.0 cannot carry and what
+    is not a number. Every refusal is a ValueError, as issue 11 asks for this parameter."""
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"oversampling must be a number at least 1 (or None), got {value!r}")
+    result = float(value)
+    if result == 0.0:  # 0.0 means "the default" to the native side
+        raise ValueError(f"oversampling must be at least 1, got {value!r}")
+    return result
+
+
 def _as_k(k: Any) -> int:
     """The type check only: the native search rejects k < 1 itself."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -114,6 +136,14 @@ class NNdex:
         recall: (approx) target recall@10 for that calibration; the default aims for at least 0.95
             on new queries (it calibrates for 0.96, a margin for sampling noise).
         seed: (approx) seed of the k-means sampling; equal seeds give identical indexes.
+        storage: how rows are stored and scanned: "f32" (default: float32, scored exactly), "bf16"
+            (bfloat16, half the bytes) or "int8" (a byte per value and a float scale per row, a
+            quarter). Compressed rows choose a shortlist of ``ceil(k * oversampling)`` candidates
+            (see :meth:`search`) that is re-scored in float32, so the similarities returned are the
+            exact float32 ones; only a row the shortlist missed can differ from ``"f32"``'s results.
+            Built from an array, the index holds the codes plus a float32 copy of the rows for that
+            re-scoring; :meth:`from_file` on a ``.npy`` and :meth:`load` with ``mmap=True`` read those
+            rows from the file instead.
 
     One index may be searched from many Python threads at once; the GIL is released while it works.
     """
@@ -135,7 +165,30 @@ class NNdex:
         nprobe: int | None = None,
         recall: float | None = None,
         seed: int | None = None,
+        storage: str = "f32",
     ) -> None:
+        self._build(data, normalized, approx, backend, enable_cache, gpu_device_index, threads=threads, nlist=nlist,
+                    nprobe=nprobe, recall=recall, seed=seed, storage=storage)
+
+    def _build(
+        self,
+        data: Any,
+        normalized: bool = False,
+        approx: bool = False,
+        backend: str = "cpu",
+        enable_cache: bool = True,
+        gpu_device_index: int | None = None,
+        *,
+        threads: int | None = None,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        recall: float | None = None,
+        seed: int | None = None,
+        storage: str = "f32",
+        borrow: bool = False,
+    ) -> None:
+        """The constructor; ``borrow`` (from_file on a .npy) makes a compressed index re-score from
+        ``data`` itself, kept alive by the index, instead of from a copy."""
         if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
             raise ValueError(f"unsupported backend {backend!r}, expected one of: {', '.join(_BACKENDS)}")
         if backend.lower() == "gpu":
@@ -159,6 +212,8 @@ class NNdex:
         ):
             raise ValueError(f"gpu_device_index must be None or a non-negative int, got {gpu_device_index!r}")
         threads_value = 0 if threads is None else _positive_int(threads, "threads")
+        storage_value = _as_storage(storage)
+        borrow = borrow and storage_value != "f32"
         enable_cache = bool(enable_cache)
         normalized = bool(normalized)
 
@@ -174,12 +229,13 @@ class NNdex:
             if digest is not None:
                 layout = "C" if arr.flags.c_contiguous else "F"
                 key = (digest, arr.dtype.str, arr.shape, layout, normalized, threads_value,
-                       nlist_value, nprobe_value, recall_value, seed_value)
+                       nlist_value, nprobe_value, recall_value, seed_value, storage_value)
                 shared = INDEX_CACHE.get(key)
         self._reused = shared is not None
         if shared is None:
             native = _nndex.Index(
-                arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value
+                arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value,
+                storage_value, borrow,
             )
             if key is not None:
                 shared = SharedIndex(native)
@@ -204,7 +260,11 @@ class NNdex:
         * ``.parquet`` (needs pyarrow): ``key`` names a list, large-list or fixed-size-list column of
           floats (default: the only such column); only that column is read.
 
-        ``options`` are the constructor's (``normalized``, ``approx``, ``threads``, ...). ``progress``
+        ``options`` are the constructor's (``normalized``, ``approx``, ``threads``, ``storage``, ...).
+        With ``storage="bf16"`` or ``"int8"`` a float32/float64 ``.npy`` (either order) is not copied:
+        the index keeps the file mapped and re-scores its shortlists from it, so its own memory
+        (:attr:`memory_bytes`) is the codes and only the pages of re-scored rows are ever read
+        after the build. Other files (and float16 ``.npy``) are read into memory first. ``progress``
         shows tqdm progress bars on stderr. A file that is not valid raises ``ValueError`` naming the
         file and the problem; a file that cannot be opened raises ``OSError`` (``FileNotFoundError``).
         """
@@ -213,14 +273,30 @@ class NNdex:
 
         data = load_matrix(path, key, progress=bar_factory() if progress else None)
         name = os.fspath(path)
+        # Compressed storage over a mapped .npy re-scores from the map itself (no float32 copy).
+        borrow = (
+            options.get("storage", "f32") != "f32"
+            and os.path.splitext(name)[1].lower() == ".npy"
+            and _is_mapped(data)
+        )
         try:
             with spinner("building index", enabled=progress):
-                return cls(data, **options)
+                if not borrow:
+                    return cls(data, **options)
+                self = cls.__new__(cls)
+                self._build(data, **options, borrow=True)
+                return self
         except ValueError as exc:
             raise ValueError(f"'{name}': {exc}") from None
 
     def search(
-        self, query: Any, k: int = 10, dataframe: Any = None, *, nprobe: int | None = None
+        self,
+        query: Any,
+        k: int = 10,
+        dataframe: Any = None,
+        *,
+        nprobe: int | None = None,
+        oversampling: float | None = None,
     ) -> Union[SearchResult, Any, list[Any]]:
         """Returns (indices, similarities) of the min(k, rows) most similar rows, most similar first.
 
@@ -228,6 +304,13 @@ class NNdex:
         arrays. Equal similarities are ordered by row index. ``nprobe`` overrides the index's number of
         probed clusters for this call (approximate indexes only). Queries may be anything the
         constructor accepts as data (numpy, lists, pandas, polars, pyarrow).
+
+        ``oversampling`` (``storage="bf16"``/``"int8"`` only; ignored by float32 indexes): the
+        compressed scan keeps ``ceil(k * oversampling)`` candidates per query, re-scored exactly in
+        float32. None takes the storage's default (2 for bf16, 4 for int8: recall@10 against exact
+        float32 search of at least 0.999 and 0.995); larger values raise recall at the cost of more
+        re-scoring; it must be at least 1. The name follows Qdrant's search parameter; faiss's
+        ``IndexRefine`` calls the same factor ``k_factor``.
 
         With ``dataframe`` (a pandas or polars DataFrame with one row per index row), the matching rows
         of that frame come back instead, most similar first, with a float32 ``similarity`` column: one
@@ -238,13 +321,21 @@ class NNdex:
         # Fast path for the commonest call (one float32 query, plain arguments), cached or not: the
         # native side checks k, dtype, contiguity and length itself and refuses a query it would have
         # to convert with TypeError.
-        if type(k) is int and nprobe is None and dataframe is None and type(query) is np.ndarray and query.ndim == 1:
+        if (
+            type(k) is int
+            and nprobe is None
+            and oversampling is None
+            and dataframe is None
+            and type(query) is np.ndarray
+            and query.ndim == 1
+        ):
             try:
                 return self._searcher.search(query, k, 0)
             except TypeError:
                 pass  # not float32 C-contiguous: converted below
         k = _as_k(k)
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
+        oversampling_value = _as_oversampling(oversampling)
         frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
         if (
             type(query) is np.ndarray
@@ -258,9 +349,9 @@ class NNdex:
             if q.ndim == 1:
                 q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim == 1:
-            result = self._searcher.search(q, k, nprobe_value)
+            result = self._searcher.search(q, k, nprobe_value, oversampling_value)
         else:
-            result = self._searcher.search_batch(q, k, nprobe_value)
+            result = self._searcher.search_batch(q, k, nprobe_value, oversampling_value)
         if frame_kind is None:
             return result
         ids, sims = result
@@ -286,8 +377,8 @@ class NNdex:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the index to one file (format: docs/index-format.md), atomically.
 
-        The file holds the stored (normalised) matrix, the options and any IVF structure, so
-        :meth:`load` rebuilds nothing.
+        The file holds the stored (normalised) matrix, the options, the storage (with its codes) and
+        any IVF structure, so :meth:`load` rebuilds nothing.
         """
         self._index.save(os.fspath(path))
 
@@ -304,7 +395,9 @@ class NNdex:
         """Reads an index written by :meth:`save`.
 
         With ``mmap=True`` the file is mapped read-only and searched in place: processes that load the
-        same file share its pages. ``verify=True`` (the default) checks every section's checksum,
+        same file share its pages; a bf16/int8 index then holds next to no anonymous memory, its
+        codes and float32 rows being paged in from the file as searches touch them. The index keeps
+        the file's ``storage``. ``verify=True`` (the default) checks every section's checksum,
         which reads the whole file once (several GB/s from the page cache); ``verify=False`` skips
         that pass for trusted files, making a mapped load nearly instant, while the file's structure
         (sizes, bounds, layout) is still validated. A missing file raises ``FileNotFoundError``; a
@@ -385,13 +478,32 @@ class NNdex:
         return self._index.isa
 
     @property
+    def storage(self) -> str:
+        """How rows are stored: "f32", "bf16" or "int8" (see the constructor)."""
+        return self._index.storage
+
+    @property
     def memory_bytes(self) -> int:
-        """Bytes held by the index's own storage."""
+        """Bytes the index holds in anonymous memory: its rows (or codes), and for bf16/int8 the float32
+        rows for re-scoring unless they are read from a file (``from_file`` on a .npy, a mapped
+        ``load``). A mapped load holds next to nothing: its pages belong to the file."""
         return self._index.memory_bytes
 
     def __repr__(self) -> str:
         ivf = f", nlist={self.nlist}, nprobe={self.nprobe}" if self.uses_ivf else ""
+        storage = self.storage
+        stored = "" if storage == "f32" else f", storage={storage!r}"
         return (
-            f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}, "
-            f"backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"
+            f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}"
+            f"{stored}, backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"
         )
+
+
+def _is_mapped(arr: Any) -> bool:
+    """Whether ``arr`` views a memory map (np.memmap somewhere along its bases) rather than a copy."""
+    base = arr
+    while isinstance(base, np.ndarray):
+        if isinstance(base, np.memmap):
+            return True
+        base = base.base
+    return base is not None and type(base).__name__ == "mmap"

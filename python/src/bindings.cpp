@@ -37,6 +37,24 @@ nndex::MatrixView view_of(const AnyMatrix& a) {
   return v;
 }
 
+nndex::Storage storage_of(std::string_view name) {
+  if (name == "f32") return nndex::Storage::f32;
+  if (name == "bf16") return nndex::Storage::bf16;
+  if (name == "int8") return nndex::Storage::int8;
+  throw nndex::InvalidArgument("storage must be 'f32', 'bf16' or 'int8', got '" + std::string(name) + "'");
+}
+
+// What a borrowing index holds on to: a reference to the caller's array (and so to the memory map
+// under it), dropped with the GIL taken, since the last reference to the rows may go from any thread.
+// Once the interpreter is gone the reference is left alone (as nanobind does).
+std::shared_ptr<const void> keep_alive(const AnyMatrix& data) {
+  return std::shared_ptr<const void>(new AnyMatrix(data), [](const AnyMatrix* held) noexcept {
+    if (!Py_IsInitialized()) return;
+    nb::gil_scoped_acquire gil;
+    delete held;
+  });
+}
+
 // Ctrl-C while the GIL is released: the calling thread re-takes the GIL every few ms of work to let
 // Python run its signal handlers; a raised KeyboardInterrupt stays set and is re-raised on return.
 bool python_interrupt_pending() {
@@ -64,12 +82,12 @@ struct CachedIndex {
 };
 
 // The cache key of `queries`: their elements in C order (gathered into `scratch` when the view is
-// strided), dtype, shape, k and nprobe.
+// strided), dtype, shape, k, nprobe and oversampling.
 nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k, std::size_t nprobe,
-                          std::vector<std::byte>& scratch) {
+                          double oversampling, std::vector<std::byte>& scratch) {
   const std::size_t item = q.type == nndex::ScalarType::f32 ? sizeof(float) : sizeof(double);
   nndex_py::QueryKey key{nullptr, q.rows * q.cols * item, q.type == nndex::ScalarType::f32 ? std::uint8_t{0} : std::uint8_t{1},
-                         two_d, q.rows, q.cols, k, nprobe};
+                         two_d, q.rows, q.cols, k, nprobe, oversampling};
   if (q.col_stride == 1 && (q.rows == 1 || q.row_stride == static_cast<std::ptrdiff_t>(q.cols))) {
     key.data = static_cast<const std::byte*>(q.data);
     return key;
@@ -89,8 +107,13 @@ nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k,
 // One search, answered from `cache` when it holds the result and stored there on a miss. The lookup
 // and the fill run in this call, with the GIL held; only the search itself may release it.
 nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, std::size_t nprobe,
-                     bool two_d, CachedIndex* cached = nullptr) {
+                     double oversampling, bool two_d, CachedIndex* cached = nullptr) {
+  // Checked before the cache is consulted, so a refused call leaves the cache's counts alone (and no
+  // NaN ever reaches a key).
   if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
+  if (!(oversampling == 0.0 || oversampling >= 1.0))
+    throw nndex::InvalidArgument(std::string("oversampling must be at least 1, got ") +
+                                 nb::repr(nb::float_(oversampling)).c_str());
   const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), index.rows());
   const std::size_t count = queries.rows * kk;
   auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[count]);
@@ -101,13 +124,13 @@ nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries
   nndex_py::QueryKey key;
   std::uint64_t hash = 0;
   if (use_cache) {
-    key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, scratch);
+    key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, oversampling, scratch);
     hash = cached->cache.hash(key);
     if (cached->cache.lookup(key, hash, ids.get(), sims.get(), count))
       return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
                             owned_array(std::move(sims), queries.rows, kk, two_d));
   }
-  nndex::SearchParams params{&python_interrupt_pending, nprobe};
+  nndex::SearchParams params{&python_interrupt_pending, nprobe, oversampling};
   if (queries.rows * index.rows() * index.dims() < kGilFreeWork) {
     // A few microseconds of work: releasing and re-taking the GIL would cost a noticeable share.
     index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
@@ -121,9 +144,10 @@ nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries
 }
 
 nb::tuple search_one(const nndex::Index& index, const Query& query, std::int64_t k, std::size_t nprobe,
-                     CachedIndex* cached) {
+                     double oversampling, CachedIndex* cached) {
   if (query.shape(0) != index.dims()) throw nndex::DimensionMismatch(index.dims(), query.shape(0), "query");
-  return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, false, cached);
+  return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, oversampling,
+                    false, cached);
 }
 
 }  // namespace
@@ -153,7 +177,7 @@ NB_MODULE(_nndex, m) {
       .def(
           "__init__",
           [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
-             std::size_t nprobe, double recall, std::uint64_t seed) {
+             std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow) {
             const nndex::MatrixView view = view_of(data);
             nndex::IndexOptions options;
             options.normalized = normalized;
@@ -163,27 +187,32 @@ NB_MODULE(_nndex, m) {
             options.nprobe = nprobe;
             options.recall = recall;
             options.seed = seed;
+            options.storage = storage_of(storage);
+            // borrow: compressed storage re-ranks from `data` itself (kept alive) instead of a copy.
+            std::shared_ptr<const void> owner = borrow ? keep_alive(data) : nullptr;
             nb::gil_scoped_release nogil;
-            new (self) nndex::Index(view, options, &python_interrupt_pending);
+            new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending);
           },
-          "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a)
+          "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a,
+          "storage"_a = "f32", "borrow"_a = false)
       .def(
           "search",
-          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe) {
-            return search_one(self, query, k, nprobe, nullptr);
+          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling) {
+            return search_one(self, query, k, nprobe, oversampling, nullptr);
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
       .def(
           "search_batch",
-          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe) {
-            return run_search(self, view_of(queries), k, nprobe, true);
+          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling) {
+            return run_search(self, view_of(queries), k, nprobe, oversampling, true);
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
       .def_prop_ro("rows", &nndex::Index::rows)
       .def_prop_ro("dims", &nndex::Index::dims)
       .def_prop_ro("normalized", &nndex::Index::normalized)
       .def_prop_ro("threads", &nndex::Index::threads)
       .def_prop_ro("isa", [](const nndex::Index& i) { return std::string(i.isa()); })
+      .def_prop_ro("storage", [](const nndex::Index& i) { return std::string(nndex::storage_name(i.storage())); })
       .def(
           "save",
           [](const nndex::Index& self, const std::string& path) {
@@ -238,16 +267,16 @@ NB_MODULE(_nndex, m) {
           "A bounded LRU of search results over `index`; search() and search_batch() as Index's.")
       .def(
           "search",
-          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe) {
-            return search_one(*self.index, query, k, nprobe, &self);
+          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling) {
+            return search_one(*self.index, query, k, nprobe, oversampling, &self);
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
       .def(
           "search_batch",
-          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe) {
-            return run_search(*self.index, view_of(queries), k, nprobe, true, &self);
+          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling) {
+            return run_search(*self.index, view_of(queries), k, nprobe, oversampling, true, &self);
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
       .def(
           "stats",
           [](const CachedIndex& self) {

@@ -1,6 +1,7 @@
 #include "query_cache.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace nndex_py {
@@ -63,7 +64,8 @@ QueryCache::QueryCache(std::size_t max_entries, std::size_t max_bytes, bool coll
 std::uint64_t QueryCache::hash(const QueryKey& key) const noexcept {
   if (colliding_hash_) return 0;
   const std::uint64_t shape = (key.rows * 0x9E3779B97F4A7C15ULL) ^ rotl(key.cols, 21) ^ rotl(key.k, 42) ^
-                              (key.nprobe * kP3) ^ (std::uint64_t{key.dtype} << 1) ^ std::uint64_t{key.two_d};
+                              (key.nprobe * kP3) ^ rotl(std::bit_cast<std::uint64_t>(key.oversampling), 11) ^
+                              (std::uint64_t{key.dtype} << 1) ^ std::uint64_t{key.two_d};
   return hash_bytes(key.data, key.bytes, shape);
 }
 
@@ -72,7 +74,9 @@ QueryCache::List::iterator QueryCache::find(const QueryKey& key, std::uint64_t h
   for (; first != last; ++first) {
     const Entry& e = *first->second;
     if (e.dtype == key.dtype && e.two_d == key.two_d && e.rows == key.rows && e.cols == key.cols && e.k == key.k &&
-        e.nprobe == key.nprobe && e.query_bytes == key.bytes &&
+        e.nprobe == key.nprobe &&
+        std::bit_cast<std::uint64_t>(e.oversampling) == std::bit_cast<std::uint64_t>(key.oversampling) &&
+        e.query_bytes == key.bytes &&
         (key.bytes == 0 || std::memcmp(e.query(), key.data, key.bytes) == 0))
       return first->second;
   }
@@ -114,8 +118,8 @@ void QueryCache::insert(const QueryKey& key, std::uint64_t hash, const std::int6
   std::memcpy(buffer.get(), ids, count * sizeof(std::int64_t));
   std::memcpy(buffer.get() + count * sizeof(std::int64_t), sims, count * sizeof(float));
   if (key.bytes != 0) std::memcpy(buffer.get() + result_bytes, key.data, key.bytes);
-  Entry entry{hash,      key.dtype, key.two_d, key.rows,          key.cols, key.k,
-              key.nprobe, key.bytes, count,     std::move(buffer), capacity, charge};
+  Entry entry{hash,       key.dtype,        key.two_d, key.rows, key.cols,          key.k,
+              key.nprobe, key.oversampling, key.bytes, count,    std::move(buffer), capacity, charge};
   std::lock_guard lock(mutex_);
   if (const auto it = find(key, hash); it != lru_.end()) {  // stored by another thread meanwhile
     lru_.splice(lru_.begin(), lru_, it);
