@@ -47,6 +47,7 @@ struct Index::Impl {
   std::size_t threads = 1;
   const kernels::KernelTable* kernels = nullptr;
   std::string isa;  // the float32 level, plus the compressed-row kernels' tag
+  std::size_t file_buffer_bytes = 0;  // a file read (not mapped) into memory, which the engine borrows
   std::unique_ptr<engine::Engine> engine;
 };
 
@@ -140,15 +141,24 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
   // matrices too small for clusters to pay off.
   const bool build_ivf = options.approx && (options.nlist != 0 || ivf::ivf_pays_off(data.rows, data.cols));
   if (build_ivf) {
-    const std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
+    std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
     ivf::BuildParams params;
     params.nlist = options.nlist;
     params.nprobe = options.nprobe;
     params.recall = options.recall == 0.0 ? kDefaultRecallTarget : options.recall;
     params.seed = options.seed;
     params.threads = impl->threads;
-    impl->engine = engine::make_ivf_engine(
-        std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop));
+    auto ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);
+    if (options.storage != Storage::f32) {
+      // The lists become codes; the prepared rows stay for re-ranking unless the caller's are borrowed.
+      const std::vector<float> encode_from = keep_alive != nullptr ? std::move(rows) : std::vector<float>{};
+      storage::ExactRows exact = keep_alive != nullptr
+                                     ? storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive))
+                                     : storage::ExactRows::owned(std::move(rows), data.cols);
+      const float* prepared = exact.prepared() != nullptr ? exact.prepared() : encode_from.data();
+      ivf->compress(codec_of(options.storage), prepared, std::move(exact), impl->threads, should_stop);
+    }
+    impl->engine = engine::make_ivf_engine(std::move(ivf));
   } else if (options.storage != Storage::f32) {
     const kernels::Codec codec = codec_of(options.storage);
     if (keep_alive != nullptr) {
@@ -202,7 +212,7 @@ std::vector<std::byte> Index::to_bytes() const {
 }
 
 Index Index::from_file_view(const std::string& name, std::span<const std::byte> bytes,
-                            std::shared_ptr<const void> owner, const LoadOptions& options) {
+                            std::shared_ptr<const void> owner, const LoadOptions& options, bool mapped) {
   const auto start = std::chrono::steady_clock::now();
   io::LoadedIndex loaded = io::read_index(name, bytes, std::move(owner), options.verify);
   auto impl = std::make_unique<Impl>();
@@ -211,10 +221,17 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->normalized = loaded.normalized;
   impl->approx = loaded.approx;
   impl->storage = loaded.storage;
+  impl->file_buffer_bytes = mapped ? 0 : bytes.size();
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
   impl->isa = isa_of(*impl->kernels, loaded.storage);
-  if (loaded.ivf) impl->engine = engine::make_ivf_engine(std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf)));
+  if (loaded.ivf) {
+    if (loaded.codes) {
+      loaded.ivf->codes = std::move(loaded.codes);
+      loaded.ivf->exact_rows = std::move(loaded.exact_rows);
+    }
+    impl->engine = engine::make_ivf_engine(std::make_unique<ivf::IvfIndex>(std::move(*loaded.ivf)));
+  }
   else if (loaded.codes) impl->engine = engine::make_compressed_engine(std::move(*loaded.codes), std::move(loaded.exact_rows));
   else impl->engine = engine::make_exact_engine(std::move(loaded.matrix));
   if (core::verbose())
@@ -229,7 +246,7 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
 
 Index Index::load(const std::string& path, const LoadOptions& options) {
   io::FileBytes file = io::open_file(path, options.mmap);
-  return from_file_view(path, file.bytes, std::move(file.owner), options);
+  return from_file_view(path, file.bytes, std::move(file.owner), options, file.mapped);
 }
 
 Index Index::from_bytes(std::span<const std::byte> bytes, const LoadOptions& options) {
@@ -239,7 +256,7 @@ Index Index::from_bytes(std::span<const std::byte> bytes, const LoadOptions& opt
   if (p == nullptr) throw std::bad_alloc();
   std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
   if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
-  return from_file_view("<bytes>", {static_cast<const std::byte*>(p), bytes.size()}, std::move(owner), options);
+  return from_file_view("<bytes>", {static_cast<const std::byte*>(p), bytes.size()}, std::move(owner), options, false);
 }
 
 Index::Index(Index&&) noexcept = default;
@@ -252,7 +269,7 @@ bool Index::normalized() const noexcept { return impl_->normalized; }
 std::size_t Index::threads() const noexcept { return impl_->threads; }
 std::string_view Index::isa() const noexcept { return impl_->isa; }
 Storage Index::storage() const noexcept { return impl_->storage; }
-std::size_t Index::memory_bytes() const noexcept { return impl_->engine->memory_bytes(); }
+std::size_t Index::memory_bytes() const noexcept { return impl_->engine->memory_bytes() + impl_->file_buffer_bytes; }
 bool Index::approx() const noexcept { return impl_->approx; }
 bool Index::uses_ivf() const noexcept { return impl_->engine->uses_ivf(); }
 std::size_t Index::nlist() const noexcept { return impl_->engine->nlist(); }

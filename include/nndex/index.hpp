@@ -53,8 +53,9 @@ class Index {
   // Kernel level in use: "avx512", "avx2", "neon" or "scalar", with the compressed-row extension a
   // bf16 / int8 index scores with appended: "+amx" (AMX tiles for batches), "+bf16", "+vnni", "+dot".
   std::string_view isa() const noexcept;
-  // Bytes the index holds in anonymous memory: its storage (codes, and the float32 rows for
-  // re-ranking unless they are read from a mapped file or a borrowed matrix).
+  // Bytes the index holds in anonymous memory: what it built (rows, codes, the float32 rows for
+  // re-ranking unless borrowed, ids, centroids), or the whole file when it was loaded without mmap.
+  // A memory-mapped load holds almost nothing: its storage is the file's pages in the page cache.
   std::size_t memory_bytes() const noexcept;
   Storage storage() const noexcept;
 
@@ -77,7 +78,7 @@ class Index {
   struct Impl;
   explicit Index(std::unique_ptr<Impl> impl);
   static Index from_file_view(const std::string& name, std::span<const std::byte> bytes,
-                              std::shared_ptr<const void> owner, const LoadOptions& options);
+                              std::shared_ptr<const void> owner, const LoadOptions& options, bool mapped);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -26,6 +26,7 @@ class Array {
   const T& operator[](std::size_t i) const { return data_[i]; }
   const T* begin() const { return data_; }
   const T* end() const { return data_ + size_; }
+  std::size_t owned_bytes() const { return owned_.size() * sizeof(T); }  // 0 when borrowed
 
  private:
   std::vector<T> owned_;

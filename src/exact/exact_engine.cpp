@@ -9,7 +9,8 @@ class ExactEngine final : public Engine {
  public:
   explicit ExactEngine(core::TiledMatrix matrix) : matrix_(std::move(matrix)) {}
 
-  std::size_t memory_bytes() const override { return matrix_.bytes(); }
+  // What this engine allocated; storage borrowed from a loaded file is the Index's to count.
+  std::size_t memory_bytes() const override { return matrix_.borrowed() ? 0 : matrix_.bytes(); }
 
   void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,

@@ -196,7 +196,7 @@ FileBytes open_file(const std::string& path, bool use_mmap) {
     ::close(fd);
     if (p == MAP_FAILED) io_fail("map", path, err);
     auto owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
-    return {{static_cast<const std::byte*>(p), size}, owner};
+    return {{static_cast<const std::byte*>(p), size}, owner, true};
   }
   void* p = aligned_buffer(align_up(size));
   if (p == nullptr) {

@@ -54,6 +54,7 @@ std::vector<std::byte> to_bytes(const IndexContents& contents);
 struct FileBytes {
   std::span<const std::byte> bytes;
   std::shared_ptr<const void> owner;
+  bool mapped = false;  // false: read into an anonymous buffer
 };
 FileBytes open_file(const std::string& path, bool mmap);
 

@@ -20,7 +20,7 @@ class IvfEngine final : public Engine {
               core::TraceLine* trace) const override {
     const std::size_t nprobe = params.nprobe != 0 ? params.nprobe : ivf_->nprobe();
     const ivf::SearchReport r =
-        ivf_->search(queries, n, k, nprobe, kt, threads, params.should_stop, out_indices, out_scores);
+        ivf_->search(queries, n, k, nprobe, kt, threads, params.should_stop, out_indices, out_scores, params.oversampling);
     if (trace != nullptr)
       trace->add("threads", r.threads)
           .add("path", "ivf")
@@ -28,13 +28,23 @@ class IvfEngine final : public Engine {
           .add("nprobe", std::min(nprobe, ivf_->nlist()))
           .add("probes", r.probed)
           .add("candidates", r.candidates);
+    if (trace != nullptr && ivf_->compressed())
+      trace->add("storage", storage_name(storage())).add("shortlist", r.shortlist);
   }
 
-  void describe_storage(io::IndexContents& contents) const override { contents.ivf = &ivf_->parts(); }
+  void describe_storage(io::IndexContents& contents) const override {
+    const auto& parts = ivf_->parts();
+    contents.ivf = &parts;
+    if (parts.codes) {
+      contents.codes = &*parts.codes;
+      contents.exact_rows = &parts.exact_rows;
+    }
+  }
 
   void describe_build(core::TraceLine& trace) const override {
     const ivf::BuildReport& r = ivf_->report();
     trace.add("path", "ivf")
+        .add("storage", storage_name(storage()))
         .add("nlist", ivf_->nlist())
         .add("nprobe", ivf_->nprobe())
         .add("train", r.train_points)
@@ -49,6 +59,11 @@ class IvfEngine final : public Engine {
   }
 
  private:
+  Storage storage() const {
+    const auto& codes = ivf_->parts().codes;
+    return !codes ? Storage::f32 : codes->codec() == kernels::Codec::int8 ? Storage::int8 : Storage::bf16;
+  }
+
   std::unique_ptr<ivf::IvfIndex> ivf_;
 };
 

@@ -11,6 +11,7 @@
 #include "exact/exact_search.hpp"
 #include "ivf/kmeans.hpp"
 #include "nndex/errors.hpp"
+#include "storage/quantize.hpp"
 
 namespace nndex::ivf {
 namespace {
@@ -135,8 +136,32 @@ IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const Bui
 }
 
 std::size_t IvfIndex::memory_bytes() const {
-  return p_.data.bytes() + p_.ids.size() * sizeof(std::int64_t) + p_.centroids.bytes() +
-         p_.clusters.size() * sizeof(scan::Segment);
+  // What this object allocated; storage borrowed from a loaded file is the Index's to count.
+  const std::size_t tiles = p_.data.borrowed() ? 0 : p_.data.bytes();
+  const std::size_t centroids = p_.centroids.borrowed() ? 0 : p_.centroids.bytes();
+  const std::size_t compressed = p_.codes ? p_.codes->memory_bytes() + p_.exact_rows.memory_bytes() : 0;
+  return tiles + p_.ids.owned_bytes() + centroids + p_.clusters.size() * sizeof(scan::Segment) + compressed;
+}
+
+void IvfIndex::compress(kernels::Codec codec, const float* prepared, storage::ExactRows rows, std::size_t threads,
+                        const StopCheck& should_stop) {
+  const std::size_t stored = p_.ids.size();
+  storage::CodeMatrix codes(codec, stored, p_.dims);
+  auto encode = [&](std::size_t b, core::TaskContext&) {
+    std::vector<float> scratch(kBlockRows * p_.dims);
+    std::size_t count = 0;
+    for (; count < kBlockRows; ++count) {
+      const std::int64_t id = p_.ids[b * kBlockRows + count];
+      if (id < 0) break;  // padding slots end a cluster's last block
+      std::copy(prepared + static_cast<std::size_t>(id) * p_.dims, prepared + (static_cast<std::size_t>(id) + 1) * p_.dims,
+                scratch.begin() + static_cast<std::ptrdiff_t>(count * p_.dims));
+    }
+    storage::encode_block(scratch.data(), count, b, codes);
+  };
+  core::parallel_for(codes.blocks(), threads, should_stop, core::TaskFn(encode));
+  p_.codes = std::move(codes);
+  p_.exact_rows = std::move(rows);
+  p_.data = core::TiledMatrix();
 }
 
 std::size_t IvfIndex::calibrate(const float* rows, const std::vector<std::int64_t>& labels,

@@ -3,10 +3,13 @@
 // so probing a cluster is one sequential fused scan and re-ranking is exact.
 //
 // Memory: the rows once (plus < 16 padding rows per cluster), 8 bytes of id per row, the centroids.
+// Compressed (compress()): the lists hold bf16 / int8 codes instead of float32 tiles, and the float32
+// rows that re-rank each query's shortlist are kept in row order (or borrowed, or mapped).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "core/array.hpp"
@@ -14,6 +17,8 @@
 #include "scan/scan.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
+#include "storage/code_matrix.hpp"
+#include "storage/exact_rows.hpp"
 
 namespace nndex::ivf {
 
@@ -37,6 +42,7 @@ struct SearchReport {
   std::size_t probed = 0;      // (query, cluster) pairs scanned
   std::size_t candidates = 0;  // rows scored, over all queries
   std::size_t threads = 1;
+  std::size_t shortlist = 0;   // compressed lists: rows re-scored exactly per query
 };
 
 // nlist chosen for a row count when the user gives none.
@@ -59,10 +65,13 @@ class IvfIndex {
     std::size_t rows = 0;
     std::size_t dims = 0;
     core::TiledMatrix data;              // clusters one after another, each from a block boundary
+                                         // (empty when compressed: `codes` holds them)
     core::Array<std::int64_t> ids;       // stored row -> original row; -1 on padding
     std::vector<scan::Segment> clusters;
     core::TiledMatrix centroids;
     std::size_t nprobe = 1;
+    std::optional<storage::CodeMatrix> codes;  // compressed lists, in the same stored order as `data`
+    storage::ExactRows exact_rows;              // with codes: float32 rows, in original row order
   };
   explicit IvfIndex(Parts parts) : p_(std::move(parts)) {}
   const Parts& parts() const { return p_; }
@@ -71,13 +80,22 @@ class IvfIndex {
   IvfIndex(const float* rows, std::size_t n, std::size_t dims, const BuildParams& params,
            const kernels::KernelTable& kt, const StopCheck& should_stop);
 
+  // Replaces the float32 lists by codes of `codec` encoded from `prepared` (the build's prepared rows,
+  // row-major, original order), and keeps `rows` for re-ranking. Calibration has run on the float32
+  // lists already; the shortlist's exact re-scoring keeps recall where it was.
+  void compress(kernels::Codec codec, const float* prepared, storage::ExactRows rows, std::size_t threads,
+                const StopCheck& should_stop);
+
   // queries: n x dims prepared floats. Writes n x min(k, rows) results, best first; every query gets
   // exactly that many (clusters beyond nprobe are probed when the first ones hold too few rows).
+  // Compressed lists shortlist ceil(k * oversampling) rows per query (0: the storage's default) and
+  // re-score them exactly.
   SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
                       const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                      std::int64_t* out_indices, float* out_scores) const;
+                      std::int64_t* out_indices, float* out_scores, double oversampling = 0.0) const;
 
   std::size_t rows() const { return p_.rows; }
+  bool compressed() const { return p_.codes.has_value(); }
   std::size_t nlist() const { return p_.clusters.size(); }
   std::size_t nprobe() const { return p_.nprobe; }
   std::size_t memory_bytes() const;

@@ -2,12 +2,15 @@
 // probed cluster scanned once for all the queries that probe it, heaps merged per query.
 #include <algorithm>
 #include <numeric>
+#include <optional>
 #include <vector>
 
 #include "core/thread_budget.hpp"
 #include "core/thread_pool.hpp"
 #include "exact/exact_search.hpp"
 #include "ivf/ivf_index.hpp"
+#include "storage/code_scorer.hpp"
+#include "storage/rerank.hpp"
 #include "topk/topk.hpp"
 
 namespace nndex::ivf {
@@ -56,15 +59,20 @@ void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t npro
 
 SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
                               const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                              std::int64_t* out_indices, float* out_scores) const {
+                              std::int64_t* out_indices, float* out_scores, double oversampling) const {
   SearchReport report;
   const std::size_t nlist = p_.clusters.size();
   const std::size_t kk = std::min(k, p_.rows);
   nprobe = std::clamp<std::size_t>(nprobe, 1, nlist);
+  // Compressed lists fill heaps of the shortlist's size, re-scored exactly at the end.
+  const std::size_t hk = p_.codes ? storage::shortlist_size(kk, p_.rows, oversampling,
+                                                            p_.codes->codec() == kernels::Codec::int8)
+                                  : kk;
+  report.shortlist = p_.codes ? hk : 0;
 
   std::vector<std::size_t> offsets;
   std::vector<std::int64_t> lists;
-  probe_lists(queries, n, nprobe, kk, kt, max_threads, should_stop, offsets, lists);
+  probe_lists(queries, n, nprobe, hk, kt, max_threads, should_stop, offsets, lists);
 
   // Invert to cluster -> queries, so each probed cluster is loaded once and scored against every
   // query that probes it.
@@ -91,18 +99,26 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
       core::threads_for(work, 0, std::min(std::max<std::size_t>(max_threads, 1), active.size()));
   report.threads = threads;
 
-  // One set of n heaps per participating thread (threads x n x kk entries), merged at the end.
-  std::vector<float> heap_scores(threads * n * kk);
-  std::vector<std::int64_t> heap_ids(threads * n * kk);
+  // One set of n heaps per participating thread (threads x n x hk entries), merged at the end.
+  std::vector<float> heap_scores(threads * n * hk);
+  std::vector<std::int64_t> heap_ids(threads * n * hk);
   std::vector<topk::TopK> tops;
   tops.reserve(threads * n);
   for (std::size_t t = 0; t < threads; ++t)
     for (std::size_t q = 0; q < n; ++q)
-      tops.emplace_back(heap_scores.data() + (t * n + q) * kk, heap_ids.data() + (t * n + q) * kk, kk);
+      tops.emplace_back(heap_scores.data() + (t * n + q) * hk, heap_ids.data() + (t * n + q) * hk, hk);
 
-  const scan::TileScorer tiles(p_.data, kt);
-  const scan::BlockScorer& scorer = tiles;
-  const auto* encoded = reinterpret_cast<const std::byte*>(queries);
+  std::optional<scan::TileScorer> tiles;
+  std::optional<storage::CodeScorer> codes;
+  std::vector<std::byte> code_queries;
+  if (p_.codes) {
+    codes.emplace(*p_.codes, n);
+    code_queries = codes->encode(queries, n);
+  } else {
+    tiles.emplace(p_.data, kt);
+  }
+  const scan::BlockScorer& scorer = codes ? static_cast<const scan::BlockScorer&>(*codes) : *tiles;
+  const auto* encoded = codes ? code_queries.data() : reinterpret_cast<const std::byte*>(queries);
   const scan::Scanner scanner{scorer, kt, p_.ids.data()};
   const std::size_t qbytes = scorer.query_bytes();
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
@@ -125,16 +141,23 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   };
   core::parallel_for(active.size(), threads, should_stop, core::TaskFn(task));
 
+  std::vector<float> shortlist_scores(p_.codes ? n * hk : 0);
+  std::vector<std::int64_t> shortlist_ids(p_.codes ? n * hk : 0);
+  float* merged_scores = p_.codes ? shortlist_scores.data() : out_scores;
+  std::int64_t* merged_ids = p_.codes ? shortlist_ids.data() : out_indices;
   for (std::size_t q = 0; q < n; ++q) {
-    topk::TopK out(out_scores + q * kk, out_indices + q * kk, kk);
+    topk::TopK out(merged_scores + q * hk, merged_ids + q * hk, hk);
     for (std::size_t t = 0; t < threads; ++t) {
       const topk::TopK& part = tops[t * n + q];
-      const float* ps = heap_scores.data() + (t * n + q) * kk;
-      const std::int64_t* pi = heap_ids.data() + (t * n + q) * kk;
+      const float* ps = heap_scores.data() + (t * n + q) * hk;
+      const std::int64_t* pi = heap_ids.data() + (t * n + q) * hk;
       for (std::size_t i = 0; i < part.size(); ++i) out.push(ps[i], pi[i]);
     }
     out.sort_descending();
   }
+  if (p_.codes)
+    storage::rerank(p_.exact_rows, queries, n, shortlist_ids.data(), hk, kk, kt, max_threads, should_stop, out_indices,
+                    out_scores);
   return report;
 }
 

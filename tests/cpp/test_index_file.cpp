@@ -179,7 +179,7 @@ void expect_same_index(const Index& a, const Index& b, const std::vector<float>&
   EXPECT_EQ(a.nlist(), b.nlist()) << where;
   EXPECT_EQ(a.nprobe(), b.nprobe()) << where;
   EXPECT_EQ(a.isa(), b.isa()) << where;
-  EXPECT_EQ(a.memory_bytes(), b.memory_bytes()) << where;
+  EXPECT_EQ(a.storage(), b.storage()) << where;
   std::vector<std::size_t> probes = {0};
   if (a.uses_ivf()) probes = {0, 1, 2, a.nlist()};
   for (const std::size_t nprobe : probes)

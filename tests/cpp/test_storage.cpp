@@ -161,7 +161,9 @@ TEST(Quantize, Int8RoundTripsWithinHalfAStep) {
       ASSERT_GE(c, -127);
       const float x = data[r * dims + j];
       EXPECT_NEAR(static_cast<float>(c) * scale, x, 0.5f * scale * 1.0001f + 1e-30f) << r << "," << j;
-      if (r == 2) EXPECT_EQ(static_cast<float>(c) * scale, x);
+      if (r == 2) {
+        EXPECT_EQ(static_cast<float>(c) * scale, x);
+      }
     }
   }
   EXPECT_EQ(m.scales()[3], 0.0f);
@@ -249,6 +251,72 @@ TEST(CompressedSearch, BorrowedRowsGiveTheSameResults) {
   EXPECT_EQ(copy.search_batch(queries, nq, 5).similarities, a.similarities);
   EXPECT_THROW(Index(nndex::MatrixView::row_major(data->data(), rows, dims), IndexOptions{}, data),
                nndex::InvalidArgument);
+}
+
+}  // namespace
+
+namespace {
+
+// approx=true with compressed storage: compressed lists, exact similarities, recall near float32 IVF
+// at the same nprobe, and the file round trip.
+TEST(CompressedIvf, ExactSimilaritiesRecallAndRoundTrip) {
+  const std::size_t rows = 6000, dims = 96, nq = 50, k = 10;
+  std::mt19937 gen(8);
+  std::normal_distribution<float> normal;
+  std::vector<float> centers(30 * dims), data(rows * dims), queries(nq * dims);
+  for (auto& x : centers) x = normal(gen);
+  for (std::size_t r = 0; r < rows; ++r)
+    for (std::size_t j = 0; j < dims; ++j) data[r * dims + j] = centers[(r % 30) * dims + j] + 0.5f * normal(gen);
+  for (std::size_t q = 0; q < nq; ++q)
+    for (std::size_t j = 0; j < dims; ++j) queries[q * dims + j] = centers[(q % 30) * dims + j] + 0.5f * normal(gen);
+  IndexOptions f32;
+  f32.approx = true;
+  f32.nprobe = 4;
+  const Index exact(data, rows, dims);
+  const Index ivf32(data, rows, dims, f32);
+  const auto truth = exact.search_batch(queries, nq, rows);
+  for (Storage s : {Storage::bf16, Storage::int8}) {
+    IndexOptions o = f32;
+    o.storage = s;
+    const Index ivf(data, rows, dims, o);
+    ASSERT_TRUE(ivf.uses_ivf());
+    EXPECT_EQ(ivf.storage(), s);
+    EXPECT_LT(ivf.memory_bytes(), ivf32.memory_bytes() + rows * dims * sizeof(float));
+    const auto got = ivf.search_batch(queries, nq, k);
+    for (std::size_t q = 0; q < nq; ++q)
+      for (std::size_t i = 0; i < k; ++i) {
+        const std::int64_t id = got.indices[q * k + i];
+        for (std::size_t t = 0; t < truth.k; ++t)
+          if (truth.indices[q * truth.k + t] == id) EXPECT_EQ(got.similarities[q * k + i], truth.similarities[q * truth.k + t]);
+      }
+    EXPECT_GE(recall(ivf32.search_batch(queries, nq, k), got), 0.99) << nndex::storage_name(s);
+    const Index loaded = Index::from_bytes(ivf.to_bytes());
+    EXPECT_EQ(loaded.storage(), s);
+    EXPECT_TRUE(loaded.uses_ivf());
+    const auto again = loaded.search_batch(queries, nq, k);
+    EXPECT_EQ(again.indices, got.indices);
+    EXPECT_EQ(again.similarities, got.similarities);
+  }
+}
+
+TEST(CompressedSearch, MemoryBytesCountsAnonymousMemoryOnly) {
+  const std::size_t rows = 4000, dims = 64;
+  const auto data = random_floats(rows * dims, 51);
+  for (Storage s : {Storage::f32, Storage::bf16, Storage::int8}) {
+    const Index built(data, rows, dims, with(s));
+    const std::size_t codes = s == Storage::f32 ? rows * dims * 4 : s == Storage::bf16 ? rows * dims * 2 : rows * dims;
+    const std::size_t f32_rows = s == Storage::f32 ? 0 : rows * dims * 4;
+    EXPECT_GE(built.memory_bytes(), codes + f32_rows);
+    EXPECT_LT(built.memory_bytes(), (codes + f32_rows) * 11 / 10 + 8192);
+    const std::string path = ::testing::TempDir() + "/nndex_memory_" + nndex::storage_name(s) + ".nndex";
+    built.save(path);
+    nndex::LoadOptions lo;
+    lo.mmap = true;
+    EXPECT_LT(Index::load(path, lo).memory_bytes(), 4096u) << "a mapped index lives in the page cache";
+    lo.mmap = false;
+    EXPECT_GE(Index::load(path, lo).memory_bytes(), codes + f32_rows) << "a read index holds the file";
+    std::remove(path.c_str());
+  }
 }
 
 }  // namespace
