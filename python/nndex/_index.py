@@ -273,21 +273,26 @@ class NNdex:
 
         data = load_matrix(path, key, progress=bar_factory() if progress else None)
         name = os.fspath(path)
-        # Compressed storage over a mapped .npy re-scores from the map itself (no float32 copy).
+        try:
+            with spinner("building index", enabled=progress):
+                return cls._from_loaded(data, name, **options)
+        except ValueError as exc:
+            raise ValueError(f"'{name}': {exc}") from None
+
+    @classmethod
+    def _from_loaded(cls, data: np.ndarray, name: str, **options: Any) -> NNdex:
+        """Builds from what load_matrix read from file ``name``: compressed storage over a mapped .npy
+        re-scores from the map itself (no float32 copy); everything else as the constructor."""
         borrow = (
             options.get("storage", "f32") != "f32"
             and os.path.splitext(name)[1].lower() == ".npy"
             and _is_mapped(data)
         )
-        try:
-            with spinner("building index", enabled=progress):
-                if not borrow:
-                    return cls(data, **options)
-                self = cls.__new__(cls)
-                self._build(data, **options, borrow=True)
-                return self
-        except ValueError as exc:
-            raise ValueError(f"'{name}': {exc}") from None
+        if not borrow:
+            return cls(data, **options)
+        self = cls.__new__(cls)
+        self._build(data, **options, borrow=True)
+        return self
 
     def search(
         self,

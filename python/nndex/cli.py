@@ -2,8 +2,9 @@
 
 Commands::
 
-    nndex build DATA -o INDEX [--key K] [--normalized] [--approx [--recall R | --nprobe N] [--nlist N]]
-    nndex search INDEX QUERIES -k K [-o OUT] [--key K] [--nprobe N]
+    nndex build DATA -o INDEX [--key K] [--normalized] [--storage {f32,bf16,int8}]
+                [--approx [--recall R | --nprobe N] [--nlist N]]
+    nndex search INDEX QUERIES -k K [-o OUT] [--key K] [--nprobe N] [--oversampling F]
     nndex info INDEX [--json]
 
 DATA and QUERIES are .npy, .npz or .parquet files (see :meth:`nndex.NNdex.from_file`). ``search``
@@ -75,6 +76,13 @@ def _register_build(subparsers: Any) -> None:
     p.add_argument("--key", help="array (.npz) or column (.parquet) to read; default: the only one")
     p.add_argument("--normalized", action="store_true", help="score raw dot products (rows are not normalised)")
     p.add_argument("--approx", action="store_true", help="approximate (IVF) index")
+    p.add_argument(
+        "--storage",
+        choices=("f32", "bf16", "int8"),
+        default="f32",
+        help="how rows are stored: f32 (default), or bf16 / int8 scanned compressed and re-scored exactly "
+        "in float32",
+    )
     p.add_argument("--recall", type=float, metavar="R", help="(approx) target recall@10 that calibrates nprobe")
     p.add_argument("--nlist", type=int, metavar="N", help="(approx) number of clusters")
     p.add_argument("--nprobe", type=int, metavar="N", help="(approx) clusters probed per query")
@@ -93,13 +101,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
     bars = None if show else False  # on a terminal only, unless --quiet
     start = time.perf_counter()
     data = load_matrix(args.data, args.key, progress=bar_factory(bars))
-    options = {"normalized": args.normalized, "approx": args.approx, "enable_cache": False}
+    options = {"normalized": args.normalized, "approx": args.approx, "storage": args.storage, "enable_cache": False}
     for name in ("recall", "nlist", "nprobe", "seed", "threads"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     try:
         with spinner("building index", enabled=bars):
-            index = NNdex(data, **options)
+            # As NNdex.from_file: bf16/int8 over a mapped .npy re-score from the file, not a copy.
+            index = NNdex._from_loaded(data, os.fspath(args.data), **options)
     except ValueError as exc:
         raise CommandError(f"'{args.data}': {exc}") from None
     with spinner("saving", enabled=bars):
@@ -111,6 +120,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
             kind = "an exact index (too few rows for IVF)"
         else:
             kind = "an exact index"
+        if index.storage != "f32":
+            kind += f" ({index.storage} storage)"
         size = os.path.getsize(args.output)
         _note(
             f"built {kind} of {index.rows} x {index.dims} in {time.perf_counter() - start:.2f} s: "
@@ -140,6 +151,12 @@ def _register_search(subparsers: Any) -> None:
     p.add_argument("-o", "--output", metavar="OUT", help="output file (.npz, .npy, .parquet, .csv); default: CSV on stdout")
     p.add_argument("--key", help="array (.npz) or column (.parquet) of QUERIES to read")
     p.add_argument("--nprobe", type=int, metavar="N", help="(approx) clusters probed per query")
+    p.add_argument(
+        "--oversampling",
+        type=float,
+        metavar="F",
+        help="(bf16/int8 storage) candidates re-scored per result, ceil(k * F); default 2 for bf16, 4 for int8",
+    )
     p.add_argument("--threads", type=int, metavar="T", help="threads to use (default: every core)")
     p.add_argument("--no-mmap", dest="mmap", action="store_false", help="read the index into memory instead of mapping it")
 
@@ -179,7 +196,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         for begin in range(0, n, _SEARCH_BATCH):
             end = min(n, begin + _SEARCH_BATCH)
             try:
-                ids[begin:end], sims[begin:end] = index.search(queries[begin:end], k=args.k, nprobe=args.nprobe)
+                ids[begin:end], sims[begin:end] = index.search(
+                    queries[begin:end], k=args.k, nprobe=args.nprobe, oversampling=args.oversampling
+                )
             except ValueError as exc:
                 raise CommandError(f"'{args.queries}': {exc}") from None
             bar.update(end - begin)
@@ -283,6 +302,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "dims": index.dims,
         "normalized": index.normalized,
         "approx": index.approx,
+        "storage": index.storage,
         "ivf": bool(index._index.uses_ivf),
         "nlist": index.nlist,
         "nprobe": index.nprobe,
