@@ -15,6 +15,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "engine/engine.hpp"
+#include "io/file_access.hpp"
 #include "io/index_file.hpp"
 #include "ivf/ivf_index.hpp"
 #include "kernels/code_kernels.hpp"
@@ -222,6 +223,9 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->approx = loaded.approx;
   impl->storage = loaded.storage;
   impl->file_buffer_bytes = mapped ? 0 : bytes.size();
+  if (mapped && loaded.exact_rows.prepared() != nullptr)
+    io::map_for_random_reads(loaded.exact_rows.prepared(),
+                             loaded.exact_rows.rows() * loaded.exact_rows.dims() * sizeof(float));
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
   impl->isa = isa_of(*impl->kernels, loaded.storage);

@@ -145,6 +145,8 @@ void write_file_atomically(const std::string& path, const std::function<std::siz
 }
 
 #if defined(_WIN32)
+void map_for_random_reads(const void*, std::size_t) {}  // Windows loads read the file (no mapping yet)
+
 FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet, always read*/) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -172,6 +174,17 @@ FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet
   return {{static_cast<const std::byte*>(p), size}, owner};
 }
 #else
+void map_for_random_reads(const void* data, std::size_t bytes) {
+  // Whole pages inside the region only: the neighbouring sections are scanned in full.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) / page * page;
+  if (end <= begin) return;
+  void* p = reinterpret_cast<void*>(begin);
+  ::madvise(p, end - begin, MADV_RANDOM);    // a read fault maps its page, not a readahead window
+  ::madvise(p, end - begin, MADV_DONTNEED);  // a shared file mapping: only the page-table entries go
+}
+
 FileBytes open_file(const std::string& path, bool use_mmap) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) io_fail("open", path, errno);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/aligned_buffer.hpp"
 #include "core/thread_budget.hpp"
 #include "core/thread_pool.hpp"
 #include "exact/exact_search.hpp"
@@ -110,7 +111,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
 
   std::optional<scan::TileScorer> tiles;
   std::optional<storage::CodeScorer> codes;
-  std::vector<std::byte> code_queries;
+  core::AlignedBytes code_queries;
   if (p_.codes) {
     codes.emplace(*p_.codes, n);
     code_queries = codes->encode(queries, n);
@@ -128,7 +129,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
     topk::TopK* mine = tops.data() + ctx.participant() * n;
     // Gather this cluster's queries and their heaps side by side for the scanner (zeroed padding rows
     // past the last, for scorers that read whole tiles).
-    std::vector<std::byte> group((users + scorer.query_padding_rows()) * qbytes, std::byte{0});
+    core::AlignedBytes group((users + scorer.query_padding_rows()) * qbytes, std::byte{0});
     std::vector<topk::TopK> local;
     local.reserve(users);
     for (std::size_t u = 0; u < users; ++u) {

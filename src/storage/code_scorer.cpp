@@ -46,10 +46,10 @@ std::size_t CodeScorer::scan_bytes() const { return m_.code_bytes() + m_.scale_c
 
 const char* CodeScorer::kernel_name() const { return bf16_ != nullptr ? bf16_->name : int8_->name; }
 
-std::vector<std::byte> CodeScorer::encode(const float* queries, std::size_t n) const {
+core::AlignedBytes CodeScorer::encode(const float* queries, std::size_t n) const {
   const EncodedQueries e = encode_queries(m_.codec(), queries, n, m_.dims());
   const std::size_t padded = round_up(std::max<std::size_t>(n, 1), kScoreRowAlign);
-  std::vector<std::byte> out(padded * record_bytes_, std::byte{0});
+  core::AlignedBytes out(padded * record_bytes_, std::byte{0});
   for (std::size_t q = 0; q < n; ++q) {
     std::byte* record = out.data() + q * record_bytes_;
     if (bf16_ != nullptr) {

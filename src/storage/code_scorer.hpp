@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/aligned_buffer.hpp"
 #include "kernels/code_kernels.hpp"
 #include "scan/scan.hpp"
 #include "storage/code_matrix.hpp"
@@ -29,7 +30,7 @@ class CodeScorer final : public scan::BlockScorer {
              std::size_t stride) const override;
 
   // n prepared float32 queries (n x dims) as records, plus zeroed padding rows.
-  std::vector<std::byte> encode(const float* queries, std::size_t n) const;
+  core::AlignedBytes encode(const float* queries, std::size_t n) const;
   // The kernel in use, for traces ("amx-int8", "avx512-bf16", ...).
   const char* kernel_name() const;
 
