@@ -213,7 +213,9 @@ std::vector<std::byte> Index::to_bytes() const {
 }
 
 Index Index::from_file_view(const std::string& name, std::span<const std::byte> bytes,
-                            std::shared_ptr<const void> owner, const LoadOptions& options, bool mapped) {
+                            std::shared_ptr<const void> owner, const LoadOptions& options,
+                            std::shared_ptr<const storage::FileReader> reader) {
+  const bool mapped = reader != nullptr;
   const auto start = std::chrono::steady_clock::now();
   io::LoadedIndex loaded = io::read_index(name, bytes, std::move(owner), options.verify);
   auto impl = std::make_unique<Impl>();
@@ -223,9 +225,12 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->approx = loaded.approx;
   impl->storage = loaded.storage;
   impl->file_buffer_bytes = mapped ? 0 : bytes.size();
-  if (mapped && loaded.exact_rows.prepared() != nullptr)
-    io::map_for_random_reads(loaded.exact_rows.prepared(),
-                             loaded.exact_rows.rows() * loaded.exact_rows.dims() * sizeof(float));
+  if (mapped && loaded.exact_rows.prepared() != nullptr) {
+    // Re-ranked rows are read with pread, not through the mapping (storage/exact_rows.hpp).
+    const auto* rows = reinterpret_cast<const std::byte*>(loaded.exact_rows.prepared());
+    io::unmap_resident_pages(rows, loaded.exact_rows.rows() * loaded.exact_rows.dims() * sizeof(float));
+    loaded.exact_rows.read_through(std::move(reader), static_cast<std::size_t>(rows - bytes.data()));
+  }
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
   impl->isa = isa_of(*impl->kernels, loaded.storage);
@@ -250,7 +255,8 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
 
 Index Index::load(const std::string& path, const LoadOptions& options) {
   io::FileBytes file = io::open_file(path, options.mmap);
-  return from_file_view(path, file.bytes, std::move(file.owner), options, file.mapped);
+  return from_file_view(path, file.bytes, std::move(file.owner), options,
+                        file.mapped ? std::move(file.reader) : nullptr);
 }
 
 Index Index::from_bytes(std::span<const std::byte> bytes, const LoadOptions& options) {
@@ -260,7 +266,7 @@ Index Index::from_bytes(std::span<const std::byte> bytes, const LoadOptions& opt
   if (p == nullptr) throw std::bad_alloc();
   std::shared_ptr<const void> owner(p, [](const void* q) { std::free(const_cast<void*>(q)); });
   if (!bytes.empty()) std::memcpy(p, bytes.data(), bytes.size());
-  return from_file_view("<bytes>", {static_cast<const std::byte*>(p), bytes.size()}, std::move(owner), options, false);
+  return from_file_view("<bytes>", {static_cast<const std::byte*>(p), bytes.size()}, std::move(owner), options, nullptr);
 }
 
 Index::Index(Index&&) noexcept = default;

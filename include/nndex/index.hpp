@@ -18,6 +18,10 @@
 
 namespace nndex {
 
+namespace storage {
+class FileReader;
+}
+
 class Index {
  public:
   // Builds from a row-major float32 matrix of rows x dims.
@@ -77,8 +81,10 @@ class Index {
  private:
   struct Impl;
   explicit Index(std::unique_ptr<Impl> impl);
+  // `reader`: set for a mapped file (positioned reads of it); null when the bytes are in memory.
   static Index from_file_view(const std::string& name, std::span<const std::byte> bytes,
-                              std::shared_ptr<const void> owner, const LoadOptions& options, bool mapped);
+                              std::shared_ptr<const void> owner, const LoadOptions& options,
+                              std::shared_ptr<const storage::FileReader> reader);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -145,7 +145,7 @@ void write_file_atomically(const std::string& path, const std::function<std::siz
 }
 
 #if defined(_WIN32)
-void map_for_random_reads(const void*, std::size_t) {}  // Windows loads read the file (no mapping yet)
+void unmap_resident_pages(const void*, std::size_t) {}  // Windows loads read the file (no mapping yet)
 
 FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet, always read*/) {
   namespace fs = std::filesystem;
@@ -174,16 +174,37 @@ FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet
   return {{static_cast<const std::byte*>(p), size}, owner};
 }
 #else
-void map_for_random_reads(const void* data, std::size_t bytes) {
+void unmap_resident_pages(const void* data, std::size_t bytes) {
   // Whole pages inside the region only: the neighbouring sections are scanned in full.
   const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
   const auto begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) / page * page;
   const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) / page * page;
   if (end <= begin) return;
-  void* p = reinterpret_cast<void*>(begin);
-  ::madvise(p, end - begin, MADV_RANDOM);    // a read fault maps its page, not a readahead window
-  ::madvise(p, end - begin, MADV_DONTNEED);  // a shared file mapping: only the page-table entries go
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // shared file mapping: PTEs only
 }
+
+namespace {
+
+class PosixFileReader final : public storage::FileReader {
+ public:
+  PosixFileReader(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFileReader() override { ::close(fd_); }
+  void read(std::size_t offset, std::size_t bytes, void* out) const override {
+    std::size_t done = 0;
+    while (done < bytes) {
+      const ssize_t n = ::pread(fd_, static_cast<char*>(out) + done, bytes - done, static_cast<off_t>(offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) io_fail("read", path_, n < 0 ? errno : EIO);
+      done += static_cast<std::size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+}  // namespace
 
 FileBytes open_file(const std::string& path, bool use_mmap) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -206,10 +227,13 @@ FileBytes open_file(const std::string& path, bool use_mmap) {
   if (use_mmap) {
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
     const int err = errno;
-    ::close(fd);
-    if (p == MAP_FAILED) io_fail("map", path, err);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      io_fail("map", path, err);
+    }
     auto owner = std::shared_ptr<const void>(p, [size](const void* q) { ::munmap(const_cast<void*>(q), size); });
-    return {{static_cast<const std::byte*>(p), size}, owner, true};
+    // The descriptor stays open for positioned reads of rows that should not be mapped in.
+    return {{static_cast<const std::byte*>(p), size}, owner, true, std::make_shared<PosixFileReader>(fd, path)};
   }
   void* p = aligned_buffer(align_up(size));
   if (p == nullptr) {

@@ -15,9 +15,9 @@ using WriteAt = std::function<void(std::size_t offset, const void* data, std::si
 // over `path`. On any failure the temporary file is removed and IoError names `path`.
 void write_file_atomically(const std::string& path, const std::function<std::size_t(const WriteAt&)>& fill);
 
-// For a mapped region read only here and there (the float32 rows that re-rank a compressed index):
-// drops the pages the load's verification pass mapped in, and asks for no readahead, so resident
-// memory grows only by the pages searches actually touch. The pages stay in the page cache.
-void map_for_random_reads(const void* data, std::size_t bytes);
+// For a mapped region that is read through FileBytes::reader instead (the float32 rows that re-rank a
+// compressed index): drops the pages the load's verification pass mapped in, so they leave the
+// process's resident memory. The pages stay in the page cache.
+void unmap_resident_pages(const void* data, std::size_t bytes);
 
 }  // namespace nndex::io

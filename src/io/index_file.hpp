@@ -55,6 +55,7 @@ struct FileBytes {
   std::span<const std::byte> bytes;
   std::shared_ptr<const void> owner;
   bool mapped = false;  // false: read into an anonymous buffer
+  std::shared_ptr<const storage::FileReader> reader;  // mapped files: positioned reads of the same file
 };
 FileBytes open_file(const std::string& path, bool mmap);
 

@@ -34,7 +34,16 @@ ExactRows ExactRows::borrowed(const MatrixView& source, bool normalize, std::sha
   return e;
 }
 
+void ExactRows::read_through(std::shared_ptr<const FileReader> file, std::size_t file_offset) {
+  file_ = std::move(file);
+  file_offset_ = file_offset;
+}
+
 void ExactRows::read(std::size_t r, const kernels::KernelTable& kt, float* out) const {
+  if (file_ != nullptr) {
+    file_->read(file_offset_ + r * dims_ * sizeof(float), dims_ * sizeof(float), out);
+    return;
+  }
   if (prepared_ != nullptr) {
     std::memcpy(out, prepared_ + r * dims_, dims_ * sizeof(float));
     return;

@@ -1,7 +1,10 @@
 // The float32 rows that re-rank a compressed index's shortlist, one row-major vector per row so a
 // shortlisted row is one contiguous read (a mapped file pages in only those rows). Three homes:
 //   owned:     prepared rows copied in at build (an index built from an array);
-//   mapped:    prepared rows inside a mapped index file (NNdex.load(..., mmap=True));
+//   mapped:    prepared rows inside a mapped index file (NNdex.load(..., mmap=True)), read with pread
+//              rather than through the mapping: a page fault maps its neighbours in too (Linux fault-
+//              around, 64 KiB), so shortlists would fill the process's resident memory with rows no
+//              search needed; a read copies only the row (from the page cache, which the OS may drop);
 //   borrowed:  the caller's own matrix (e.g. a memory-mapped .npy), prepared on each read exactly as
 //              the build prepared it, so the scores match a float32 index bit for bit.
 #pragma once
@@ -15,12 +18,21 @@
 
 namespace nndex::storage {
 
+// Positioned reads from the file holding mapped rows (io/file_access.cpp implements it).
+class FileReader {
+ public:
+  virtual ~FileReader() = default;
+  virtual void read(std::size_t offset, std::size_t bytes, void* out) const = 0;
+};
+
 class ExactRows {
  public:
   ExactRows() = default;
   static ExactRows owned(std::vector<float> prepared, std::size_t dims);
   static ExactRows mapped(const float* prepared, std::size_t rows, std::size_t dims, std::shared_ptr<const void> owner);
   static ExactRows borrowed(const MatrixView& source, bool normalize, std::shared_ptr<const void> owner);
+  // Mapped rows read through `file` from `file_offset` (the mapping stays for saving and verification).
+  void read_through(std::shared_ptr<const FileReader> file, std::size_t file_offset);
 
   std::size_t rows() const { return rows_; }
   std::size_t dims() const { return dims_; }
@@ -37,6 +49,8 @@ class ExactRows {
   MatrixView source_{};
   bool normalize_ = false;
   std::shared_ptr<const void> owner_;
+  std::shared_ptr<const FileReader> file_;
+  std::size_t file_offset_ = 0;
 };
 
 }  // namespace nndex::storage

@@ -228,7 +228,9 @@ TEST(CompressedSearch, SaveLoadAndMapKeepResults) {
       const auto got = loaded.search_batch(queries, nq, 7);
       EXPECT_EQ(got.indices, want.indices);
       EXPECT_EQ(got.similarities, want.similarities);
-      if (mmap) EXPECT_EQ(loaded.memory_bytes(), 0u);
+      if (mmap) {
+        EXPECT_EQ(loaded.memory_bytes(), 0u);
+      }
     }
     const Index copy = Index::from_bytes(built.to_bytes());
     EXPECT_EQ(copy.search_batch(queries, nq, 7).indices, want.indices);
