@@ -97,5 +97,5 @@ def test_previous_format_version_asks_for_a_re_save(tmp_path):
     struct.pack_into("<Q", old, header_bytes, xxhash.xxh64_intdigest(bytes(old[:header_bytes])))
     with open(path, "wb") as f:
         f.write(old)
-    with pytest.raises(ValueError, match=r"format version 1.*reads version 2.*re-saved by this version"):
+    with pytest.raises(ValueError, match=r"format version 1.*reads version \d+.*re-saved by this version"):
         NNdex.load(path)
