@@ -696,6 +696,30 @@ const Image& ivf_image() {
   return img;
 }
 
+// Compressed storage: an exact int8 index and a bf16 IVF index (codes, scales, rows sections).
+const Image& int8_image() {
+  static const Image img = [] {
+    const std::vector<float> data = clustered(53, 7, 23);
+    IndexOptions o;
+    o.storage = nndex::Storage::int8;
+    return Image{Index(data, 53, 7, o).to_bytes()};
+  }();
+  return img;
+}
+
+const Image& bf16_ivf_image() {
+  static const Image img = [] {
+    const std::vector<float> data = clustered(300, 6, 24);
+    IndexOptions o;
+    o.approx = true;
+    o.nlist = 5;
+    o.nprobe = 2;
+    o.storage = nndex::Storage::bf16;
+    return Image{Index(data, 300, 6, o).to_bytes()};
+  }();
+  return img;
+}
+
 // The file must be refused with FileFormatError (its message containing `fragment`), from memory and
 // from disk with both load modes, quickly.
 void expect_refused(const Image& img, const std::string& fragment, const std::string& where, bool via_file = true) {
@@ -1195,12 +1219,12 @@ TEST(BadFile, NonFiniteFloatsInAChecksumValidFile) {
 
 TEST(BadFile, RandomMutations) {
   std::mt19937_64 rng(0x5eed5eedULL);
-  const Image* bases[] = {&exact_image(), &ivf_image()};
+  const Image* bases[] = {&exact_image(), &ivf_image(), &int8_image(), &bf16_ivf_image()};
   std::size_t loaded = 0, refused = 0, searched = 0;
-  const std::size_t kIterations = 4000;  // half of them with recomputed checksums
+  const std::size_t kIterations = 6000;  // half of them with recomputed checksums
   for (std::size_t it = 0; it < kIterations; ++it) {
-    const Image& base = *bases[it % 2];
-    const bool fix = (it / 2) % 2 == 1;
+    const Image& base = *bases[it % 4];
+    const bool fix = (it / 4) % 2 == 1;
     Image img = base;
     const std::size_t h = base.header_bytes();
     const std::uint64_t interesting[] = {0, 1, 2, 3, 15, 16, 17, 4095, 4096, 8192, img.b.size(), img.b.size() - 1,
