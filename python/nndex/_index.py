@@ -292,6 +292,7 @@ class NNdex:
             return cls(data, **options)
         self = cls.__new__(cls)
         self._build(data, **options, borrow=True)
+        _drop_mapped_pages(data)
         return self
 
     def search(
@@ -502,6 +503,30 @@ class NNdex:
             f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}"
             f"{stored}, backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"
         )
+
+
+def _mmap_of(arr: Any) -> Any:
+    """The mmap.mmap object under ``arr`` (through np.memmap and views), or None."""
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return base if base is not None and type(base).__name__ == "mmap" else None
+
+
+def _drop_mapped_pages(arr: Any) -> None:
+    """After a borrowing build, which read every row through the map: unmaps the pages from this
+    process (MADV_DONTNEED; the file's pages stay in the page cache, re-read on demand), so resident
+    memory is the codes again and grows only with the rows later searches re-score."""
+    import mmap
+
+    mapped = _mmap_of(arr)
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if mapped is None or advice is None or not hasattr(mapped, "madvise"):
+        return
+    try:
+        mapped.madvise(advice)
+    except (OSError, ValueError):
+        pass  # only an optimisation
 
 
 def _is_mapped(arr: Any) -> bool:

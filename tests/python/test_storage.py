@@ -289,6 +289,30 @@ def test_from_file_npy_int8_memory_much_smaller(tmp_path):
     assert f32.storage == "f32" and f32.memory_bytes >= ROWS * DIMS * 4
 
 
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    raise AssertionError("no RssFile line")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux /proc only")
+def test_from_file_does_not_keep_the_file_resident(tmp_path):
+    rows, dims = 20_000, 384  # 30 MB of float32
+    path = tmp_path / "big.npy"
+    np.save(path, make_data(rows, dims))
+    gc.collect()
+    before = _rss_file_kib()
+    index = NNdex.from_file(path, storage="int8", enable_cache=False)
+    grown = (_rss_file_kib() - before) * 1024
+    # The build reads every row through the map; its pages are unmapped afterwards (they stay in
+    # the page cache), so the process holds the codes, not the file.
+    assert grown < 0.1 * rows * dims * 4, grown
+    assert index.memory_bytes < 0.3 * rows * dims * 4
+    assert index.search(make_queries(3, dims, salt=5), k=K)[0].shape == (3, K)
+
+
 def test_from_file_borrowed_index_outlives_its_file(tmp_path):
     path = tmp_path / "rows.npy"
     np.save(path, DATA)
