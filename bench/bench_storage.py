@@ -177,23 +177,22 @@ def memory_check(rows: int, dims: int) -> dict:
     return r
 
 
-def main() -> None:
-    common.prepare_environment(Path(__file__))
-    args = parse_args()
+def run(quick: bool, min_time_s: float = 1.0, peers: bool = True, memory: bool = True) -> dict:
+    """Every measurement of this file; `quick` uses CI-sized shapes."""
     import numpy as np
 
-    singles = [(50_000, 128), (20_000, 768)] if args.quick else [(1_000_000, 128), (200_000, 768)]
-    batches = [(256, 10_000, 768)] if args.quick else [(2048, 10_000, 768), (2048, 1_000_000, 128)]
+    singles = [(50_000, 128), (20_000, 768)] if quick else [(1_000_000, 128), (200_000, 768)]
+    batches = [(256, 10_000, 768)] if quick else [(2048, 10_000, 768), (2048, 1_000_000, 128)]
     report = {"cpu": common.cpu_model(), "single": {}, "batch": {}, "recall": {}}
-    common.log(f"CPU: {report['cpu']}")
+    common.log(f"storage: CPU {report['cpu']}")
 
     for rows, dims in singles:
         common.log(f"single query {rows} x {dims}")
         X = common.gaussian(rows, dims)
         Q = common.gaussian(200, dims, salt=1)
-        rows_out, truth = nndex_rows(X, Q, batch=False, min_time_s=args.min_time)
-        if not args.no_peers:
-            rows_out.update(peer_rows(X, Q, truth, batch=False, min_time_s=args.min_time))
+        rows_out, truth = nndex_rows(X, Q, batch=False, min_time_s=min_time_s)
+        if peers:
+            rows_out.update(peer_rows(X, Q, truth, batch=False, min_time_s=min_time_s))
         report["single"][f"{rows}x{dims}"] = rows_out
         del X
 
@@ -201,9 +200,9 @@ def main() -> None:
         common.log(f"batch {nq} x {rows} x {dims}")
         X = common.gaussian(rows, dims)
         Q = common.gaussian(nq, dims, salt=1)
-        rows_out, truth = nndex_rows(X, Q, batch=True, min_time_s=args.min_time)
-        if not args.no_peers:
-            rows_out.update(peer_rows(X, Q, truth, batch=True, min_time_s=args.min_time))
+        rows_out, truth = nndex_rows(X, Q, batch=True, min_time_s=min_time_s)
+        if peers:
+            rows_out.update(peer_rows(X, Q, truth, batch=True, min_time_s=min_time_s))
         report["batch"][f"{nq}x{rows}x{dims}"] = rows_out
         del X
 
@@ -217,31 +216,41 @@ def main() -> None:
         report["recall"][name] = {s: recall(NNdex(X, storage=s).search(Q, k=K)[0], truth) for s in ("bf16", "int8")}
         common.log(f"  recall {name}: {report['recall'][name]}")
 
-    if not args.no_memory:
-        report["memory"] = memory_check(100_000 if args.quick else 1_000_000, 384)
+    if memory:
+        report["memory"] = memory_check(100_000 if quick else 1_000_000, 384)
+    return report
 
+
+def main() -> None:
+    common.prepare_environment(Path(__file__))
+    args = parse_args()
+    report = run(args.quick, args.min_time, peers=not args.no_peers, memory=not args.no_memory)
     print(render(report))
     if args.json:
         common.write_json(args.json, report)
 
 
 def render(r: dict) -> str:
-    lines = [f"# Compressed storage ({r['cpu']})", ""]
+    lines = [f"## Compressed storage ({r['cpu']})", "",
+             "`storage=\"bf16\"` / `\"int8\"` against `storage=\"f32\"` in the same run; similarities returned are "
+             "exact float32. Peers: faiss IndexScalarQuantizer re-ranked by IndexRefineFlat (k_factor = nndex's "
+             "default oversampling), usearch exact search on bf16 / i8 arrays (no re-ranking). Recall@10 against "
+             "exact float32 search.", ""]
     for kind in ("single", "batch"):
         for shape, rows in r[kind].items():
             base = rows["f32"]["time"]["median_ns"]
-            lines += [f"## {kind} {shape}", "", "| method | time (median, p10-p90) | vs nndex f32 | recall@10 |",
+            lines += [f"### {kind} {shape}", "", "| method | time (median, p10-p90) | vs nndex f32 | recall@10 |",
                       "|---|---|---|---|"]
             for name, row in rows.items():
                 label = f"nndex {name} ({row['isa']})" if "isa" in row else name
                 lines.append(f"| {label} | {fmt(row['time'])} | {base / row['time']['median_ns']:.2f}x | {row['recall']:.4f} |")
             lines.append("")
-    lines += ["## recall@10 against exact float32 (defaults)", "", "| data | bf16 | int8 |", "|---|---|---|"]
+    lines += ["### recall@10 against exact float32 (defaults)", "", "| data | bf16 | int8 |", "|---|---|---|"]
     for name, rec in r["recall"].items():
         lines.append(f"| {name} | {rec['bf16']:.4f} | {rec['int8']:.4f} |")
     if "memory" in r:
         m = r["memory"]
-        lines += ["", "## int8 index loaded with mmap=True, 100 searches", "",
+        lines += ["", "### int8 index loaded with mmap=True, 100 searches", "",
                   f"resident growth {m['rss_growth'] / 2**20:.0f} MiB; limit 0.3 x f32 matrix + 32 MiB = "
                   f"{m['limit_bytes'] / 2**20:.0f} MiB; memory_bytes {m['memory_bytes']}"]
     return "\n".join(lines) + "\n"

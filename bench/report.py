@@ -683,6 +683,7 @@ def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md")
     ann = load(results, "ann")
     mem = load(results, "memory")
     cpp = load(results, "cpp")
+    storage = load(results, "storage")
     llc = max((meta.get("caches") or {"L3": 0}).values() or [0]) or None
     lim = Limits(limits_data, (meta.get("nndex") or {}).get("isa"), llc)
 
@@ -698,12 +699,13 @@ def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md")
         "this page is rendered from them by `bench/report.py`. What is measured and why: `bench/README.md`.")
     out.append("")
     stale = [f"{name} ({d['run']['mode']}, {d['run']['date']})" for name, d in
-             (("limits", limits_data), ("exact", exact), ("ann", ann), ("memory", mem), ("cpp", cpp))
+             (("limits", limits_data), ("exact", exact), ("ann", ann), ("memory", mem), ("cpp", cpp),
+              ("storage", storage))
              if d and d.get("run") and d["run"].get("mode") != mode]
     if stale:
         out += ["⚠ Some parts come from an earlier run of another mode: " + ", ".join(stale), ""]
     out += ["## Reproduce", "", "```bash",
-            ".venv/bin/pip install threadpoolctl faiss-cpu usearch hnswlib simsimd matplotlib   # the `bench` extra",
+            ".venv/bin/pip install threadpoolctl faiss-cpu usearch hnswlib simsimd matplotlib ml_dtypes   # the `bench` extra",
             "python bench/run_all.py --quick    # < 5 minutes on 2 cores",
             "python bench/run_all.py            # full run, < 60 minutes on 2 cores",
             "python bench/run_all.py --report-only   # re-render this page from bench/results/*.json",
@@ -729,6 +731,9 @@ def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md")
         out += memory_section(mem)
     if cpp:
         out += cpp_section(cpp, lim)
+    if storage:
+        import bench_storage
+        out += bench_storage.render(storage).splitlines() + [""]
     out += ["## Where nndex is not ahead", ""]
     out += [f"- {x}" for x in losses] if losses else ["Nowhere in this run."]
     out.append("")

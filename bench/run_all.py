@@ -12,6 +12,7 @@ Runs, in this order, each part writing its JSON under bench/results/:
           (ann_suite.py); it gets what is left of the time budget (4m40s quick, 56 min full) and
           skips, with a note, builds projected to overrun it
   memory  resident memory of every index relative to the raw matrix (memory_suite.py)
+  storage bf16 / int8 storage against f32, faiss SQ + refine and usearch bf16 / i8 (bench_storage.py)
 then renders BENCHMARKS.md at the repository root with its plots (report.py).
 
 --only / --skip select parts; --report-only re-renders the page from the stored JSON.
@@ -34,7 +35,7 @@ from common import (REPO_DIR, RESULTS_DIR, cache_sizes, compiler_description, cp
 
 # Run order: the approximate suite, the longest, goes last but one and gets what is left of the time
 # budget (memory needs its results and takes a few seconds).
-PARTS = ("limits", "exact", "cpp", "ann", "memory")
+PARTS = ("limits", "exact", "cpp", "ann", "memory", "storage")
 BUDGET_S = {"quick": 280.0, "full": 56 * 60.0}
 MEMORY_RESERVE_S = {"quick": 15.0, "full": 90.0}
 
@@ -148,6 +149,10 @@ def main() -> int:
         if ann is None and (out / "ann.json").exists():
             ann = read_json(out / "ann.json")
         save("memory", memory_suite.run(args.quick, ann), t0)
+    if "storage" in args.parts:
+        import bench_storage
+        t0 = time.perf_counter()
+        save("storage", bench_storage.run(args.quick, min_time_s=0.3 if args.quick else 1.0), t0)
 
     meta["load_after"] = load_average()
     meta["total_seconds"] = time.perf_counter() - t_start
