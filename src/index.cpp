@@ -115,11 +115,26 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
     : Index(data, options, nullptr, should_stop) {}
 
 Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
-             const StopCheck& should_stop) {
+             const StopCheck& should_stop, const RowFile& rows_file) {
   check_matrix(data);
   check_options(options);
   if (keep_alive != nullptr && options.storage == Storage::f32)
     throw InvalidArgument("borrowing the rows applies only to compressed storage (bf16 or int8)");
+  // Re-ranked rows from the file under the view, when it says where they lie (checked here, so a wrong
+  // offset is an error and not wrong answers later).
+  std::shared_ptr<const storage::FileReader> row_reader;
+  if (!rows_file.path.empty()) {
+    if (keep_alive == nullptr)
+      throw InvalidArgument("rows_file applies only to an index that borrows its rows (compressed storage)");
+    if (data.row_stride != static_cast<std::ptrdiff_t>(data.cols) || data.col_stride != 1)
+      throw InvalidArgument("rows_file needs a C-order view of the file's rows");
+    std::uint64_t size = 0;
+    row_reader = io::open_reader(rows_file.path, &size);
+    const std::size_t element = data.type == ScalarType::f64 ? sizeof(double) : sizeof(float);
+    if (row_reader != nullptr && (rows_file.offset > size || (size - rows_file.offset) / element / data.cols < data.rows))
+      throw InvalidArgument("rows_file '" + rows_file.path + "' is too short for " + std::to_string(data.rows) + " x " +
+                            std::to_string(data.cols) + " values from offset " + std::to_string(rows_file.offset));
+  }
   if (options.storage == Storage::int8 && data.cols > kMaxInt8Dims)
     throw InvalidArgument("int8 storage supports at most " + std::to_string(kMaxInt8Dims) + " dims, got " +
                           std::to_string(data.cols) + " (use bf16)");
@@ -156,6 +171,7 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
       storage::ExactRows exact = keep_alive != nullptr
                                      ? storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive))
                                      : storage::ExactRows::owned(std::move(rows), data.cols);
+      if (row_reader != nullptr) exact.read_through(row_reader, rows_file.offset);
       const float* prepared = exact.prepared() != nullptr ? exact.prepared() : encode_from.data();
       ivf->compress(codec_of(options.storage), prepared, std::move(exact), impl->threads, should_stop);
     }
@@ -165,8 +181,9 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
     if (keep_alive != nullptr) {
       storage::CodeMatrix codes =
           storage::encode_matrix(data, !options.normalized, codec, kt, impl->threads, should_stop, nullptr);
-      impl->engine = engine::make_compressed_engine(
-          std::move(codes), storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive)));
+      storage::ExactRows exact = storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive));
+      if (row_reader != nullptr) exact.read_through(row_reader, rows_file.offset);
+      impl->engine = engine::make_compressed_engine(std::move(codes), std::move(exact));
     } else {
       std::vector<float> prepared;
       storage::CodeMatrix codes =

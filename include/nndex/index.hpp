@@ -32,9 +32,10 @@ class Index {
   // Compressed storage only: the float32 rows used for re-ranking are read from `data` itself for the
   // life of the index instead of being copied (`keep_alive` holds them; they must not change). Built
   // over a memory-mapped file, only the pages of re-ranked rows are ever read, so resident memory is
-  // essentially the codes.
+  // essentially the codes. `rows_file`, when `data` is a contiguous row-major view of a file (a mapped
+  // .npy), makes re-ranking read the rows from that file (see RowFile).
   Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
-        const StopCheck& should_stop = {});
+        const StopCheck& should_stop = {}, const RowFile& rows_file = {});
 
   Index(Index&&) noexcept;
   Index& operator=(Index&&) noexcept;

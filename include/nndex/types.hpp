@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 namespace nndex {
@@ -59,6 +60,15 @@ struct IndexOptions {
   Storage storage = Storage::f32;
 };
 
+// Where the rows of a borrowed matrix (a memory-mapped file) also lie on disk: the file and the byte
+// offset of row 0, rows stored C-order without gaps. A compressed index built over such a view reads
+// the rows it re-ranks with positioned reads of the file instead of through the mapping, where each
+// page fault would map its neighbours in too and fill the process's resident memory.
+struct RowFile {
+  std::string path;  // empty: none
+  std::uint64_t offset = 0;
+};
+
 struct LoadOptions {
   // true: map the file and search straight from the page cache (processes share the pages);
   // false: read it into memory.
@@ -75,8 +85,9 @@ struct SearchParams {
   StopCheck should_stop;
   std::size_t nprobe = 0;  // approximate indexes: clusters probed for this call; 0 uses the index's
   // Compressed storage: rows shortlisted per result, ceil(k * oversampling), before the exact float32
-  // re-scoring (Qdrant's name; faiss IndexRefine calls it k_factor). 0: the default, 2 for bf16 and
-  // 4 for int8 (recall@10 against float32 >= 0.999 and >= 0.995 on real and Gaussian embeddings).
+  // re-scoring (Qdrant's name; faiss IndexRefine calls it k_factor). 0: the default, 1.5 for bf16 and
+  // 2 for int8 with at least k + 8 rows (recall@10 against float32 >= 0.999 and >= 0.995 on real and
+  // Gaussian embeddings).
   // Must be 0 or >= 1; ignored by float32 indexes.
   double oversampling = 0.0;
 };

@@ -186,6 +186,7 @@ class NNdex:
         seed: int | None = None,
         storage: str = "f32",
         borrow: bool = False,
+        rows_file: tuple[str, int] | None = None,
     ) -> None:
         """The constructor; ``borrow`` (from_file on a .npy) makes a compressed index re-score from
         ``data`` itself, kept alive by the index, instead of from a copy."""
@@ -235,7 +236,7 @@ class NNdex:
         if shared is None:
             native = _nndex.Index(
                 arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value,
-                storage_value, borrow,
+                storage_value, borrow, *(rows_file or ("", 0)),
             )
             if key is not None:
                 shared = SharedIndex(native)
@@ -291,7 +292,7 @@ class NNdex:
         if not borrow:
             return cls(data, **options)
         self = cls.__new__(cls)
-        self._build(data, **options, borrow=True)
+        self._build(data, **options, borrow=True, rows_file=_file_position(data))
         _drop_mapped_pages(data)
         return self
 
@@ -313,8 +314,8 @@ class NNdex:
 
         ``oversampling`` (``storage="bf16"``/``"int8"`` only; ignored by float32 indexes): the
         compressed scan keeps ``ceil(k * oversampling)`` candidates per query, re-scored exactly in
-        float32. None takes the storage's default (2 for bf16, 4 for int8: recall@10 against exact
-        float32 search of at least 0.999 and 0.995); larger values raise recall at the cost of more
+        float32. None takes the storage's default (1.5 for bf16, 2 for int8, with at least k + 8
+        candidates: recall@10 against exact float32 search of at least 0.999 and 0.995); larger values raise recall at the cost of more
         re-scoring; it must be at least 1. The name follows Qdrant's search parameter; faiss's
         ``IndexRefine`` calls the same factor ``k_factor``.
 
@@ -527,6 +528,26 @@ def _drop_mapped_pages(arr: Any) -> None:
         mapped.madvise(advice)
     except (OSError, ValueError):
         pass  # only an optimisation
+
+
+def _file_position(arr: Any) -> tuple[str, int] | None:
+    """(file name, byte offset of row 0) of a C-order float32/float64 view of a np.memmap, so the
+    index can re-read its rows with positioned reads rather than through the map (where each page
+    fault maps 64 KiB of neighbours in too); None when the view is not one contiguous run."""
+    import mmap
+
+    if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.dtype.isnative):
+        return None
+    memmap = arr
+    while isinstance(memmap, np.ndarray) and not isinstance(memmap, np.memmap):
+        memmap = memmap.base
+    raw = _mmap_of(arr)
+    if not isinstance(memmap, np.memmap) or raw is None or not getattr(memmap, "filename", None):
+        return None
+    # The mmap object starts at the offset rounded down to the allocation granularity.
+    mapped_from = memmap.offset - memmap.offset % mmap.ALLOCATIONGRANULARITY
+    start = np.frombuffer(raw, dtype=np.uint8).ctypes.data
+    return os.fspath(memmap.filename), mapped_from + (arr.ctypes.data - start)
 
 
 def _is_mapped(arr: Any) -> bool:

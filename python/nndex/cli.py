@@ -155,7 +155,7 @@ def _register_search(subparsers: Any) -> None:
         "--oversampling",
         type=float,
         metavar="F",
-        help="(bf16/int8 storage) candidates re-scored per result, ceil(k * F); default 2 for bf16, 4 for int8",
+        help="(bf16/int8 storage) candidates re-scored per result, ceil(k * F); default 1.5 for bf16, 2 for int8 (at least k + 8)",
     )
     p.add_argument("--threads", type=int, metavar="T", help="threads to use (default: every core)")
     p.add_argument("--no-mmap", dest="mmap", action="store_false", help="read the index into memory instead of mapping it")

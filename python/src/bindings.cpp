@@ -177,7 +177,8 @@ NB_MODULE(_nndex, m) {
       .def(
           "__init__",
           [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
-             std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow) {
+             std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow,
+             std::string rows_path, std::uint64_t rows_offset) {
             const nndex::MatrixView view = view_of(data);
             nndex::IndexOptions options;
             options.normalized = normalized;
@@ -189,12 +190,15 @@ NB_MODULE(_nndex, m) {
             options.seed = seed;
             options.storage = storage_of(storage);
             // borrow: compressed storage re-ranks from `data` itself (kept alive) instead of a copy.
+            // rows_path / rows_offset: where a borrowed C-order view's rows lie in its file (a .npy), so
+            // re-ranking reads them with pread rather than through the map (nndex::RowFile).
             std::shared_ptr<const void> owner = borrow ? keep_alive(data) : nullptr;
+            const nndex::RowFile rows_file{std::move(rows_path), rows_offset};
             nb::gil_scoped_release nogil;
-            new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending);
+            new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending, rows_file);
           },
           "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a,
-          "storage"_a = "f32", "borrow"_a = false)
+          "storage"_a = "f32", "borrow"_a = false, "rows_path"_a = "", "rows_offset"_a = 0)
       .def(
           "search",
           [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling) {

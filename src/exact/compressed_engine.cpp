@@ -27,7 +27,7 @@ class CompressedEngine final : public Engine {
     const std::size_t shortlist =
         storage::shortlist_size(kk, rows, params.oversampling, codes_.codec() == kernels::Codec::int8);
     const storage::CodeScorer scorer(codes_, n);
-    const core::AlignedBytes encoded = scorer.encode(queries, n);
+    const core::AlignedBytes encoded = scorer.encode(queries, n, threads);
     std::vector<std::int64_t> ids(n * shortlist);
     std::vector<float> approx(n * shortlist);
     const exact::Plan plan = exact::search(scorer, rows, codes_.dims(), encoded.data(), n, shortlist, kt, threads,

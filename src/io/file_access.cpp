@@ -147,6 +147,8 @@ void write_file_atomically(const std::string& path, const std::function<std::siz
 #if defined(_WIN32)
 void unmap_resident_pages(const void*, std::size_t) {}  // Windows loads read the file (no mapping yet)
 
+std::shared_ptr<const storage::FileReader> open_reader(const std::string&, std::uint64_t*) { return nullptr; }
+
 FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet, always read*/) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -160,7 +162,7 @@ FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet
   }
   if (size == 0) {
     std::fclose(f);
-    return {{}, nullptr};
+    return {{}, nullptr, false, nullptr};
   }
   void* p = aligned_buffer(align_up(size));
   if (p == nullptr) {
@@ -171,7 +173,7 @@ FileBytes open_file(const std::string& path, bool /*use_mmap: not on Windows yet
   const std::size_t got = std::fread(p, 1, size, f);
   std::fclose(f);
   if (got != size) io_fail("read", path, EIO);
-  return {{static_cast<const std::byte*>(p), size}, owner};
+  return {{static_cast<const std::byte*>(p), size}, owner, false, nullptr};
 }
 #else
 void unmap_resident_pages(const void* data, std::size_t bytes) {
@@ -206,6 +208,19 @@ class PosixFileReader final : public storage::FileReader {
 
 }  // namespace
 
+std::shared_ptr<const storage::FileReader> open_reader(const std::string& path, std::uint64_t* size) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) io_fail("open", path, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    io_fail("stat", path, err);
+  }
+  *size = static_cast<std::uint64_t>(st.st_size);
+  return std::make_shared<PosixFileReader>(fd, path);
+}
+
 FileBytes open_file(const std::string& path, bool use_mmap) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) io_fail("open", path, errno);
@@ -222,7 +237,7 @@ FileBytes open_file(const std::string& path, bool use_mmap) {
   const auto size = static_cast<std::size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return {{}, nullptr};
+    return {{}, nullptr, false, nullptr};
   }
   if (use_mmap) {
     void* p = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
@@ -253,7 +268,7 @@ FileBytes open_file(const std::string& path, bool use_mmap) {
     done += static_cast<std::size_t>(n);
   }
   ::close(fd);
-  return {{static_cast<const std::byte*>(p), size}, owner};
+  return {{static_cast<const std::byte*>(p), size}, owner, false, nullptr};
 }
 #endif
 

@@ -4,7 +4,10 @@
 
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
+
+#include "storage/exact_rows.hpp"
 
 namespace nndex::io {
 
@@ -19,5 +22,9 @@ void write_file_atomically(const std::string& path, const std::function<std::siz
 // compressed index): drops the pages the load's verification pass mapped in, so they leave the
 // process's resident memory. The pages stay in the page cache.
 void unmap_resident_pages(const void* data, std::size_t bytes);
+
+// Positioned reads of `path`, opened once (IoError if it cannot be); with its size in bytes. nullptr
+// where the platform has no positioned reads (callers then read through their mapping).
+std::shared_ptr<const storage::FileReader> open_reader(const std::string& path, std::uint64_t* size);
 
 }  // namespace nndex::io

@@ -114,7 +114,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   core::AlignedBytes code_queries;
   if (p_.codes) {
     codes.emplace(*p_.codes, n);
-    code_queries = codes->encode(queries, n);
+    code_queries = codes->encode(queries, n, max_threads);
   } else {
     tiles.emplace(p_.data, kt);
   }

@@ -39,7 +39,14 @@ struct KernelTable {
   std::size_t (*select_above)(const float* scores, std::size_t n, float threshold, std::uint32_t* positions);
   // Plain dot product of two contiguous vectors (used for norms); accumulation order is ISA-specific.
   float (*dot)(const float* a, const float* b, std::size_t n);
+  // Transposes up to kBlockRows rows (row r at rows[r], `dims` floats each, any alignment) into one
+  // block at `block` (dims x 16 floats, 64-byte aligned), zero past `count`: how re-ranking lays out
+  // the rows of a shortlist for score_tiles.
+  void (*gather_block)(const float* const* rows, std::size_t count, std::size_t dims, float* block);
 };
+
+// The portable gather_block, used by the levels without a faster one.
+void gather_block_scalar(const float* const* rows, std::size_t count, std::size_t dims, float* block);
 
 // The best table this CPU supports, lowered by NNDEX_ISA=scalar|neon|avx2|avx512 when set.
 // Resolved once (thread-safe); the reference stays valid for the life of the process.

@@ -66,7 +66,7 @@ float dot_avx2(const float* a, const float* b, std::size_t n) {
 const KernelTable& avx2_table() {
   static const KernelTable table{Isa::avx2, "avx2", &score_tiles_impl<Avx2Ops, 4, 1>,
                                  &score_tiles_streaming_impl<Avx2Ops, 4>, &select_above_avx2,
-                                 &dot_avx2};
+                                 &dot_avx2, &gather_block_scalar};
   return table;
 }
 

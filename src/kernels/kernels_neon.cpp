@@ -54,7 +54,7 @@ float dot_neon(const float* a, const float* b, std::size_t n) {
 
 const KernelTable& neon_table() {
   static const KernelTable table{Isa::neon, "neon", &score_tiles_impl<NeonOps, 2, 1>,
-                                 &score_tiles_streaming_impl<NeonOps, 2>, &select_above_neon, &dot_neon};
+                                 &score_tiles_streaming_impl<NeonOps, 2>, &select_above_neon, &dot_neon, &gather_block_scalar};
   return table;
 }
 

@@ -47,10 +47,17 @@ float dot_scalar(const float* a, const float* b, std::size_t n) {
 
 }  // namespace
 
+void gather_block_scalar(const float* const* rows, std::size_t count, std::size_t dims, float* block) {
+  for (std::size_t r = 0; r < count; ++r)
+    for (std::size_t j = 0; j < dims; ++j) block[j * kBlockRows + r] = rows[r][j];
+  for (std::size_t r = count; r < kBlockRows; ++r)
+    for (std::size_t j = 0; j < dims; ++j) block[j * kBlockRows + r] = 0.0f;
+}
+
 const KernelTable& scalar_table() {
   static const KernelTable table{Isa::scalar, "scalar", &score_tiles_impl<ScalarOps, 1, 1>,
                                  &score_tiles_streaming_impl<ScalarOps, 1>, &select_above_scalar,
-                                 &dot_scalar};
+                                 &dot_scalar, &gather_block_scalar};
   return table;
 }
 

@@ -36,7 +36,7 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
   const std::size_t group_max = scorer.group();
   const std::size_t qbytes = scorer.query_bytes();
   alignas(64) float scores[kScanScoreFloats];
-  std::uint32_t positions[kFilterRows + kernels::kSelectSlack];
+  std::uint32_t positions[kPanelMaxBlocks * kBlockRows + kernels::kSelectSlack];
   const std::size_t stride = panel_blocks * kBlockRows;
 
   for (std::size_t b = segment.block_begin; b < segment.block_end; b += panel_blocks) {
@@ -53,12 +53,14 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
         const float* s = scores + i * stride;
         // Filter a few blocks at a time so the threshold tightens as the heap fills: a fresh heap
         // would otherwise let a whole panel through.
-        for (std::size_t at = 0; at < valid; at += kFilterRows) {
+        for (std::size_t at = 0; at < valid;) {
           // In a plain scan ids only grow, so a score equal to the threshold can never win its tie;
           // with an id map it might, so equal scores go on to the full comparison.
           const float threshold = ids == nullptr ? top.threshold()
                                                  : std::nextafter(top.threshold(), -std::numeric_limits<float>::infinity());
-          const std::size_t span = std::min(kFilterRows, nblocks * kBlockRows - at);
+          // A full heap's threshold moves little: the rest of the panel is filtered in one call (fast
+          // scorers, AMX above all, are otherwise held up by the per-call overhead).
+          const std::size_t span = top.full() ? nblocks * kBlockRows - at : std::min(kFilterRows, nblocks * kBlockRows - at);
           const std::size_t found = kt.select_above(s + at, span, threshold, positions);
           for (std::size_t c = 0; c < found; ++c) {
             const std::size_t offset = at + positions[c];
@@ -66,6 +68,7 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
             const std::size_t row = row0 + offset;
             top.push(s[offset], ids == nullptr ? static_cast<std::int64_t>(row) : ids[row]);
           }
+          at += span;
         }
       }
     }

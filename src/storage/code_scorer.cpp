@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/thread_pool.hpp"
 #include "storage/quantize.hpp"
 
 namespace nndex::storage {
@@ -14,6 +15,8 @@ using kernels::kScoreRowAlign;
 // The int8 correction sits in the 64 bytes after a record's codes (a whole line, so the codes of the
 // next record stay aligned as they were).
 constexpr std::size_t kInt8TrailerBytes = 64;
+// Queries encoded per task (a few hundred microseconds of work).
+constexpr std::size_t kEncodeChunk = 64;
 // A matrix unit pays once a batch fills one tile of queries.
 constexpr std::size_t kManyFromQueries = kScoreRowAlign;
 
@@ -46,19 +49,23 @@ std::size_t CodeScorer::scan_bytes() const { return m_.code_bytes() + m_.scale_c
 
 const char* CodeScorer::kernel_name() const { return bf16_ != nullptr ? bf16_->name : int8_->name; }
 
-core::AlignedBytes CodeScorer::encode(const float* queries, std::size_t n) const {
-  const EncodedQueries e = encode_queries(m_.codec(), queries, n, m_.dims());
+core::AlignedBytes CodeScorer::encode(const float* queries, std::size_t n, std::size_t threads) const {
   const std::size_t padded = round_up(std::max<std::size_t>(n, 1), kScoreRowAlign);
   core::AlignedBytes out(padded * record_bytes_, std::byte{0});
-  for (std::size_t q = 0; q < n; ++q) {
-    std::byte* record = out.data() + q * record_bytes_;
-    if (bf16_ != nullptr) {
-      std::memcpy(record, e.bf16.data() + q * e.stride, e.stride * sizeof(std::uint16_t));
-    } else {
-      std::memcpy(record, e.int8.data() + q * e.stride, e.stride);
-      std::memcpy(record + e.stride, &e.offsets[q], sizeof(std::int32_t));
+  const std::size_t dims = m_.dims();
+  auto task = [&](std::size_t t, core::TaskContext&) {
+    for (std::size_t q = t * kEncodeChunk; q < std::min(n, (t + 1) * kEncodeChunk); ++q) {
+      std::byte* record = out.data() + q * record_bytes_;
+      if (bf16_ != nullptr) {
+        encode_query_bf16(queries + q * dims, dims, reinterpret_cast<std::uint16_t*>(record));
+      } else {
+        const std::int32_t offset = encode_query_int8(queries + q * dims, dims, reinterpret_cast<std::int8_t*>(record));
+        std::memcpy(record + stride_, &offset, sizeof offset);
+      }
     }
-  }
+  };
+  const std::size_t tasks = (n + kEncodeChunk - 1) / kEncodeChunk;
+  core::parallel_for(tasks, std::min(threads, tasks), {}, core::TaskFn(task));
   return out;
 }
 

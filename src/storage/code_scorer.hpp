@@ -29,8 +29,9 @@ class CodeScorer final : public scan::BlockScorer {
   void score(std::size_t block, std::size_t nblocks, const std::byte* queries, std::size_t nq, float* scores,
              std::size_t stride) const override;
 
-  // n prepared float32 queries (n x dims) as records, plus zeroed padding rows.
-  core::AlignedBytes encode(const float* queries, std::size_t n) const;
+  // n prepared float32 queries (n x dims) as records, plus zeroed padding rows; large batches on up to
+  // `threads` threads.
+  core::AlignedBytes encode(const float* queries, std::size_t n, std::size_t threads = 1) const;
   // The kernel in use, for traces ("amx-int8", "avx512-bf16", ...).
   const char* kernel_name() const;
 

@@ -1,6 +1,7 @@
 #include "storage/exact_rows.hpp"
 
 #include <cstring>
+#include <vector>
 
 #include "core/prepare.hpp"
 
@@ -40,8 +41,18 @@ void ExactRows::read_through(std::shared_ptr<const FileReader> file, std::size_t
 }
 
 void ExactRows::read(std::size_t r, const kernels::KernelTable& kt, float* out) const {
-  if (file_ != nullptr) {
+  if (file_ != nullptr && prepared_ != nullptr) {  // a mapped index file: prepared float32 rows
     file_->read(file_offset_ + r * dims_ * sizeof(float), dims_ * sizeof(float), out);
+    return;
+  }
+  if (file_ != nullptr) {
+    // The caller's file (a .npy): read the raw row, then prepare it exactly as the build did.
+    const std::size_t element = source_.type == ScalarType::f64 ? sizeof(double) : sizeof(float);
+    thread_local std::vector<std::byte> raw;
+    raw.resize(dims_ * element);
+    file_->read(file_offset_ + r * dims_ * element, raw.size(), raw.data());
+    const MatrixView one{raw.data(), source_.type, 1, dims_, static_cast<std::ptrdiff_t>(dims_), 1};
+    core::prepare_vector(one, 0, normalize_, kt, out, {"row", r});
     return;
   }
   if (prepared_ != nullptr) {

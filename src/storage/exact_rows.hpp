@@ -6,7 +6,8 @@
 //              around, 64 KiB), so shortlists would fill the process's resident memory with rows no
 //              search needed; a read copies only the row (from the page cache, which the OS may drop);
 //   borrowed:  the caller's own matrix (e.g. a memory-mapped .npy), prepared on each read exactly as
-//              the build prepared it, so the scores match a float32 index bit for bit.
+//              the build prepared it, so the scores match a float32 index bit for bit; read with
+//              pread from the file under it when the caller says where it is (nndex::RowFile).
 #pragma once
 
 #include <cstddef>
@@ -31,7 +32,8 @@ class ExactRows {
   static ExactRows owned(std::vector<float> prepared, std::size_t dims);
   static ExactRows mapped(const float* prepared, std::size_t rows, std::size_t dims, std::shared_ptr<const void> owner);
   static ExactRows borrowed(const MatrixView& source, bool normalize, std::shared_ptr<const void> owner);
-  // Mapped rows read through `file` from `file_offset` (the mapping stays for saving and verification).
+  // Rows read through `file` from `file_offset` instead of through memory: the prepared rows of a
+  // mapped index file, or a borrowed C-order view's raw rows (the view stays for the build and save).
   void read_through(std::shared_ptr<const FileReader> file, std::size_t file_offset);
 
   std::size_t rows() const { return rows_; }
@@ -40,6 +42,10 @@ class ExactRows {
   void read(std::size_t r, const kernels::KernelTable& kt, float* out) const;
   // Prepared rows laid out row-major, or nullptr when the rows are prepared on read (borrowed).
   const float* prepared() const { return prepared_; }
+  // Row r in memory, ready to use, or nullptr when it must be read (a file, or a borrowed view).
+  const float* in_memory(std::size_t r) const {
+    return prepared_ != nullptr && file_ == nullptr ? prepared_ + r * dims_ : nullptr;
+  }
   std::size_t memory_bytes() const { return owned_.size() * sizeof(float); }
 
  private:

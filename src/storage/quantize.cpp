@@ -51,34 +51,20 @@ std::size_t query_stride(Codec codec, std::size_t dims) {
   return round_up(std::max<std::size_t>(dims, 1), codec == Codec::bf16 ? kernels::kBf16QueryAlign : kernels::kInt8QueryAlign);
 }
 
-EncodedQueries encode_queries(Codec codec, const float* queries, std::size_t n, std::size_t dims) {
-  EncodedQueries e;
-  e.codec = codec;
-  e.count = n;
-  e.stride = query_stride(codec, dims);
-  const std::size_t padded = round_up(std::max<std::size_t>(n, 1), kernels::kScoreRowAlign);
-  if (codec == Codec::bf16) {
-    e.bf16.assign(padded * e.stride, 0);
-    for (std::size_t q = 0; q < n; ++q)
-      for (std::size_t j = 0; j < dims; ++j) e.bf16[q * e.stride + j] = kernels::to_bf16(queries[q * dims + j]);
-    return e;
+void encode_query_bf16(const float* v, std::size_t dims, std::uint16_t* out) {
+  for (std::size_t j = 0; j < dims; ++j) out[j] = kernels::to_bf16(v[j]);
+}
+
+std::int32_t encode_query_int8(const float* v, std::size_t dims, std::int8_t* out) {
+  float largest = 0.0f;
+  for (std::size_t j = 0; j < dims; ++j) largest = std::max(largest, std::fabs(v[j]));
+  const double inverse = inverse_of(largest);
+  std::int32_t sum = 0;
+  for (std::size_t j = 0; j < dims; ++j) {
+    out[j] = int8_code(v[j], inverse);
+    sum += out[j];
   }
-  e.int8.assign(padded * e.stride, 0);
-  e.offsets.assign(padded, 0);
-  for (std::size_t q = 0; q < n; ++q) {
-    const float* v = queries + q * dims;
-    float largest = 0.0f;
-    for (std::size_t j = 0; j < dims; ++j) largest = std::max(largest, std::fabs(v[j]));
-    const double inverse = inverse_of(largest);
-    std::int32_t sum = 0;
-    for (std::size_t j = 0; j < dims; ++j) {
-      const std::int8_t c = int8_code(v[j], inverse);
-      e.int8[q * e.stride + j] = c;
-      sum += c;
-    }
-    e.offsets[q] = 128 * sum;
-  }
-  return e;
+  return 128 * sum;
 }
 
 CodeMatrix encode_matrix(const MatrixView& src, bool normalize, Codec codec, const kernels::KernelTable& kt,

@@ -20,23 +20,17 @@ namespace nndex::storage {
 // Writes up to 16 prepared rows (row-major, `dims` each) into block `b` of `m` (and their scales).
 void encode_block(const float* rows, std::size_t count, std::size_t b, CodeMatrix& m);
 
-// Queries in the kernels' form: round_up(n, 16) rows of `stride` elements, zero-padded.
-struct EncodedQueries {
-  Codec codec = Codec::bf16;
-  std::size_t count = 0;
-  std::size_t stride = 0;              // elements per query
-  std::vector<std::uint16_t> bf16;     // codec bf16
-  std::vector<std::int8_t> int8;       // codec int8
-  std::vector<std::int32_t> offsets;   // int8: 128 * sum of the query's codes (one per padded row)
-};
-
+// Elements per encoded query in the kernels' form (zero-padded past dims to the matrix unit's tile).
 std::size_t query_stride(Codec codec, std::size_t dims);
+// One query: `dims` values into out[0..dims) (the padding is the caller's, zeroed). int8 returns the
+// +128 correction, 128 * the sum of its codes.
+void encode_query_bf16(const float* v, std::size_t dims, std::uint16_t* out);
+std::int32_t encode_query_int8(const float* v, std::size_t dims, std::int8_t* out);
 
 // Validates, prepares (normalising when asked) and encodes every row of `src`, in parallel, reporting
 // the lowest bad row. With `prepared` set, also keeps the prepared rows there (row-major) for exact
 // re-ranking.
 CodeMatrix encode_matrix(const MatrixView& src, bool normalize, Codec codec, const kernels::KernelTable& kt,
                          std::size_t threads, const StopCheck& should_stop, std::vector<float>* prepared);
-EncodedQueries encode_queries(Codec codec, const float* queries, std::size_t n, std::size_t dims);
 
 }  // namespace nndex::storage

@@ -20,7 +20,11 @@ void rerank(const ExactRows& rows, const float* queries, std::size_t n, const st
             const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores);
 
 // Rows a compressed index shortlists for k results: ceil(k * oversampling), at least k, at most rows.
-// oversampling 0 takes the storage's default (bf16: 2, int8: 4; see docs in index.hpp).
+// oversampling 0 takes the storage's default: max(ceil(k * 1.5), k + 8) for bf16 and
+// max(ceil(k * 2), k + 8) for int8 (see SearchParams::oversampling).
+inline constexpr double kDefaultBf16Oversampling = 1.5;
+inline constexpr double kDefaultInt8Oversampling = 2.0;
+inline constexpr std::size_t kDefaultExtraRows = 8;
 std::size_t shortlist_size(std::size_t k, std::size_t rows, double oversampling, bool int8);
 
 }  // namespace nndex::storage

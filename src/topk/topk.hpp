@@ -27,6 +27,7 @@ class TopK {
   // -inf until the heap is full.
   float threshold() const { return threshold_; }
   std::size_t size() const { return size_; }
+  bool full() const { return size_ == k_; }
 
   void push(float score, std::int64_t index) {
     if (size_ < k_) {

@@ -289,7 +289,9 @@ TEST(CompressedIvf, ExactSimilaritiesRecallAndRoundTrip) {
       for (std::size_t i = 0; i < k; ++i) {
         const std::int64_t id = got.indices[q * k + i];
         for (std::size_t t = 0; t < truth.k; ++t)
-          if (truth.indices[q * truth.k + t] == id) EXPECT_EQ(got.similarities[q * k + i], truth.similarities[q * truth.k + t]);
+          if (truth.indices[q * truth.k + t] == id) {
+            EXPECT_EQ(got.similarities[q * k + i], truth.similarities[q * truth.k + t]);
+          }
       }
     EXPECT_GE(recall(ivf32.search_batch(queries, nq, k), got), 0.99) << nndex::storage_name(s);
     const Index loaded = Index::from_bytes(ivf.to_bytes());
