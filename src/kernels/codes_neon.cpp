@@ -19,7 +19,7 @@ namespace nndex::kernels {
 namespace {
 
 constexpr std::size_t kLineU16 = kCodeLineBytes / sizeof(std::uint16_t);
-constexpr std::size_t kPassQueries = 4;
+constexpr int kPassQueries = 4;
 
 // GCC's pre-allocation scheduler hoists every line load of a register block ahead of its multiply-adds
 // and then spills accumulators (16-30 vector stack accesses per line at NB = 4); without it these
@@ -144,74 +144,26 @@ NNDEX_CODE_GROUP void int8_group(const std::uint8_t* blocks, const float* row_sc
   }
 }
 
+// The baseline's int8_group subtracts the offsets as given.
 template <int M>
-void bf16_queries(const std::uint16_t* blocks, std::size_t nblocks, std::size_t lines, const std::uint16_t* queries,
-                  std::size_t query_stride, float* scores, std::size_t score_stride) {
-  constexpr int NB = blocks_per_step<M>();
-  const std::size_t block_elems = lines * kLineU16;
-  std::size_t b = 0;
-  for (; b + NB <= nblocks; b += NB)
-    bf16_group<NB, M>(blocks + b * block_elems, lines, queries, query_stride, scores + b * kBlockRows, score_stride);
-  for (; b < nblocks; ++b)
-    bf16_group<1, M>(blocks + b * block_elems, lines, queries, query_stride, scores + b * kBlockRows, score_stride);
+void int8_terms(const std::int8_t*, std::size_t, const std::int32_t* offsets, std::size_t, std::int32_t (&terms)[M]) {
+  for (int m = 0; m < M; ++m) terms[m] = offsets[m];
 }
 
-template <int M>
-void int8_queries(const std::uint8_t* blocks, const float* row_scales, std::size_t nblocks, std::size_t lines,
-                  const std::int8_t* queries, const std::int32_t* offsets, std::size_t query_stride, float* scores,
-                  std::size_t score_stride) {
-  constexpr int NB = blocks_per_step<M>();
-  const std::size_t block_bytes = lines * kCodeLineBytes;
-  std::size_t b = 0;
-  for (; b + NB <= nblocks; b += NB)
-    int8_group<NB, M>(blocks + b * block_bytes, row_scales + b * kBlockRows, lines, queries, offsets, query_stride,
-                      scores + b * kBlockRows, score_stride);
-  for (; b < nblocks; ++b)
-    int8_group<1, M>(blocks + b * block_bytes, row_scales + b * kBlockRows, lines, queries, offsets, query_stride,
-                     scores + b * kBlockRows, score_stride);
-}
-
-// Any nq: passes of kPassQueries, then the remainder (so `many` can be the same function).
-void score_bf16_neon(const std::uint16_t* blocks, std::size_t nblocks, std::size_t lines, const std::uint16_t* queries,
-                     std::size_t query_stride, std::size_t nq, float* scores, std::size_t score_stride) {
-  for (std::size_t q = 0; q < nq; q += kPassQueries) {
-    const std::uint16_t* qs = queries + q * query_stride;
-    float* out = scores + q * score_stride;
-    switch (nq - q < kPassQueries ? nq - q : kPassQueries) {
-      case 1: bf16_queries<1>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 2: bf16_queries<2>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 3: bf16_queries<3>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      default: bf16_queries<4>(blocks, nblocks, lines, qs, query_stride, out, score_stride);
-    }
-  }
-}
-
-void score_int8_neon(const std::uint8_t* blocks, const float* row_scales, std::size_t nblocks, std::size_t lines,
-                     const std::int8_t* queries, const std::int32_t* offsets, std::size_t query_stride, std::size_t nq,
-                     float* scores, std::size_t score_stride) {
-  for (std::size_t q = 0; q < nq; q += kPassQueries) {
-    const std::int8_t* qs = queries + q * query_stride;
-    const std::int32_t* off = offsets + q;
-    float* out = scores + q * score_stride;
-    switch (nq - q < kPassQueries ? nq - q : kPassQueries) {
-      case 1: int8_queries<1>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 2: int8_queries<2>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 3: int8_queries<3>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      default: int8_queries<4>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride);
-    }
-  }
-}
+#include "kernels/code_neon_driver.hpp"
 
 }  // namespace
 
 // No matrix unit on NEON: `many` is `few`, in groups of kMaxQueryGroup.
 const Bf16Kernels& bf16_neon_table() {
-  static const Bf16Kernels table{CodeIsa::neon, "neon", "", kMaxQueryGroup, &score_bf16_neon, &score_bf16_neon};
+  static const Bf16Kernels table{CodeIsa::neon, "neon", "", kMaxQueryGroup, &bf16_passes<kPassQueries>,
+                                 &bf16_passes<kPassQueries>};
   return table;
 }
 
 const Int8Kernels& int8_neon_table() {
-  static const Int8Kernels table{CodeIsa::neon, "neon", "", kMaxQueryGroup, &score_int8_neon, &score_int8_neon};
+  static const Int8Kernels table{CodeIsa::neon, "neon", "", kMaxQueryGroup, &int8_passes<kPassQueries>,
+                                 &int8_passes<kPassQueries>};
   return table;
 }
 

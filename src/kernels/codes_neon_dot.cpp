@@ -128,83 +128,29 @@ NNDEX_CODE_GROUP void int8_group(const std::uint8_t* blocks, const float* row_sc
   }
 }
 
+// The dot scheme's int8_group adds each query's residual (see offset_residual).
 template <int M>
-void bf16_queries(const std::uint16_t* blocks, std::size_t nblocks, std::size_t lines, const std::uint16_t* queries,
-                  std::size_t query_stride, float* scores, std::size_t score_stride) {
-  constexpr int NB = blocks_per_step<M>();
-  const std::size_t block_elems = lines * kLineU16;
-  std::size_t b = 0;
-  for (; b + NB <= nblocks; b += NB)
-    bf16_group<NB, M>(blocks + b * block_elems, lines, queries, query_stride, scores + b * kBlockRows, score_stride);
-  for (; b < nblocks; ++b)
-    bf16_group<1, M>(blocks + b * block_elems, lines, queries, query_stride, scores + b * kBlockRows, score_stride);
+void int8_terms(const std::int8_t* queries, std::size_t lines, const std::int32_t* offsets, std::size_t query_stride,
+                std::int32_t (&terms)[M]) {
+  for (int m = 0; m < M; ++m) terms[m] = offset_residual(queries + m * query_stride, lines, offsets[m]);
 }
 
-template <int M>
-void int8_queries(const std::uint8_t* blocks, const float* row_scales, std::size_t nblocks, std::size_t lines,
-                  const std::int8_t* queries, const std::int32_t* offsets, std::size_t query_stride, float* scores,
-                  std::size_t score_stride) {
-  std::int32_t residuals[M];
-  for (int m = 0; m < M; ++m) residuals[m] = offset_residual(queries + m * query_stride, lines, offsets[m]);
-  constexpr int NB = blocks_per_step<M>();
-  const std::size_t block_bytes = lines * kCodeLineBytes;
-  std::size_t b = 0;
-  for (; b + NB <= nblocks; b += NB)
-    int8_group<NB, M>(blocks + b * block_bytes, row_scales + b * kBlockRows, lines, queries, residuals, query_stride,
-                      scores + b * kBlockRows, score_stride);
-  for (; b < nblocks; ++b)
-    int8_group<1, M>(blocks + b * block_bytes, row_scales + b * kBlockRows, lines, queries, residuals, query_stride,
-                     scores + b * kBlockRows, score_stride);
-}
-
-// Any nq: groups of kMaxQueryGroup, then the remainder (so `many` can be the same function).
-void score_bf16_neon_dot(const std::uint16_t* blocks, std::size_t nblocks, std::size_t lines,
-                         const std::uint16_t* queries, std::size_t query_stride, std::size_t nq, float* scores,
-                         std::size_t score_stride) {
-  for (std::size_t q = 0; q < nq; q += kMaxQueryGroup) {
-    const std::uint16_t* qs = queries + q * query_stride;
-    float* out = scores + q * score_stride;
-    switch (nq - q < kMaxQueryGroup ? nq - q : kMaxQueryGroup) {
-      case 1: bf16_queries<1>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 2: bf16_queries<2>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 3: bf16_queries<3>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 4: bf16_queries<4>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      case 5: bf16_queries<5>(blocks, nblocks, lines, qs, query_stride, out, score_stride); break;
-      default: bf16_queries<6>(blocks, nblocks, lines, qs, query_stride, out, score_stride);
-    }
-  }
-}
-
-void score_int8_neon_dot(const std::uint8_t* blocks, const float* row_scales, std::size_t nblocks, std::size_t lines,
-                         const std::int8_t* queries, const std::int32_t* offsets, std::size_t query_stride,
-                         std::size_t nq, float* scores, std::size_t score_stride) {
-  for (std::size_t q = 0; q < nq; q += kMaxQueryGroup) {
-    const std::int8_t* qs = queries + q * query_stride;
-    const std::int32_t* off = offsets + q;
-    float* out = scores + q * score_stride;
-    switch (nq - q < kMaxQueryGroup ? nq - q : kMaxQueryGroup) {
-      case 1: int8_queries<1>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 2: int8_queries<2>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 3: int8_queries<3>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 4: int8_queries<4>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      case 5: int8_queries<5>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride); break;
-      default: int8_queries<6>(blocks, row_scales, nblocks, lines, qs, off, query_stride, out, score_stride);
-    }
-  }
-}
+#include "kernels/code_neon_driver.hpp"
 
 }  // namespace
 
 // No matrix unit on NEON: `many` is `few`, in groups of kMaxQueryGroup.
 const Bf16Kernels& bf16_neon_dot_table() {
-  static const Bf16Kernels table{CodeIsa::neon_dot, "neon-bf16", "+bf16", kMaxQueryGroup, &score_bf16_neon_dot,
-                                 &score_bf16_neon_dot};
+  static const Bf16Kernels table{CodeIsa::neon_dot, "neon-bf16", "+bf16", kMaxQueryGroup,
+                                 &bf16_passes<static_cast<int>(kMaxQueryGroup)>,
+                                 &bf16_passes<static_cast<int>(kMaxQueryGroup)>};
   return table;
 }
 
 const Int8Kernels& int8_neon_dot_table() {
-  static const Int8Kernels table{CodeIsa::neon_dot, "neon-dot", "+dot", kMaxQueryGroup, &score_int8_neon_dot,
-                                 &score_int8_neon_dot};
+  static const Int8Kernels table{CodeIsa::neon_dot, "neon-dot", "+dot", kMaxQueryGroup,
+                                 &int8_passes<static_cast<int>(kMaxQueryGroup)>,
+                                 &int8_passes<static_cast<int>(kMaxQueryGroup)>};
   return table;
 }
 
