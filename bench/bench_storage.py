@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compressed storage: nndex storage="bf16" / "int8" against storage="f32" in the same run, with
-faiss (IndexScalarQuantizer bf16 / SQ8 re-ranked by IndexRefineFlat) and usearch (exact search on
-bf16 / i8) as peers, plus recall@10 against exact float32 search and the resident memory of a
+faiss (IndexScalarQuantizer bf16 / SQ8 re-ranked by IndexRefineFlat), simsimd (bf16 / int8 dot
+products) and usearch (exact search on bf16 / i8) as peers, plus recall@10 against exact float32 search and the resident memory of a
 memory-mapped int8 index.
 
     python bench/bench_storage.py --quick     # small shapes, a few minutes on 2 cores
@@ -109,6 +109,41 @@ def peer_rows(X, Q, truth, batch: bool, min_time_s: float) -> dict:
             common.settle()
     except ImportError:
         common.log("  faiss not installed: skipped")
+    try:
+        import ml_dtypes
+        import simsimd
+
+        # simsimd's dot products over the compressed arrays, the top k taken by numpy (its cdist returns
+        # the whole query x row matrix, float64): bf16 bit patterns, and int8 codes whose dots are
+        # multiplied by the rows' scales (without them the ranking would be off).
+        if not batch or len(Q) * len(X) <= (1 << 28):
+            scale = (np.abs(X).max(axis=1) / 127).astype(np.float64)
+            X8 = np.clip(np.round(X / scale[:, None].astype(np.float32)), -127, 127).astype(np.int8)
+            Xb = X.astype(ml_dtypes.bfloat16).view(np.uint16)
+
+            def top(d):
+                d = np.atleast_2d(d)
+                part = np.argpartition(-d, K - 1, axis=1)[:, :K]
+                order = np.argsort(-np.take_along_axis(d, part, axis=1), axis=1)
+                return np.take_along_axis(part, order, axis=1)
+
+            for name, conv, dtype, rows_of, post in (
+                    ("simsimd dot bf16", lambda a: a.astype(ml_dtypes.bfloat16).view(np.uint16), "bf16", Xb, None),
+                    ("simsimd dot i8 x scale", lambda a: np.clip(np.round(a / (np.abs(a).max(axis=-1, keepdims=True) / 127)),
+                                                                 -127, 127).astype(np.int8), "int8", X8, scale)):
+                Qc = conv(Q)
+                run = lambda q: top(np.asarray(simsimd.cdist(np.atleast_2d(q), rows_of, metric="dot", dtype=dtype,  # noqa: E731
+                                                             threads=common.usable_cpus())) * (1 if post is None else post))
+                ids = run(Qc)
+                t = batch_query(run, Qc) if batch else single_query(run, Qc, min_time_s)
+                out[name] = {"time": t, "recall": recall(ids, truth)}
+                common.log(f"  {name}: {fmt(t)} recall {out[name]['recall']:.4f}")
+                common.settle()
+            del X8, Xb
+        else:
+            common.log("  simsimd: skipped (its query x row matrix would not fit in memory)")
+    except ImportError:
+        common.log("  simsimd or ml_dtypes not installed: skipped")
     try:
         import ml_dtypes
         from usearch.index import MetricKind, search as usearch_search
@@ -239,7 +274,8 @@ def render(r: dict) -> str:
     lines = [f"## Compressed storage ({r['cpu']})", "",
              "`storage=\"bf16\"` / `\"int8\"` against `storage=\"f32\"` in the same run; similarities returned are "
              "exact float32. Peers: faiss IndexScalarQuantizer re-ranked by IndexRefineFlat (k_factor 2, about nndex's "
-             "default shortlist at k = 10), usearch exact search on bf16 / i8 arrays (no re-ranking). Recall@10 against "
+             "default shortlist at k = 10), simsimd dot products (cdist on bf16 / int8 arrays, top k by numpy), "
+             "usearch exact search on bf16 / i8 arrays (no re-ranking). Recall@10 against "
              "exact float32 search.", ""]
     for kind in ("single", "batch"):
         for shape, rows in r[kind].items():
