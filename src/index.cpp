@@ -83,6 +83,17 @@ kernels::Codec codec_of(Storage storage) {
   return storage == Storage::int8 ? kernels::Codec::int8 : kernels::Codec::bf16;
 }
 
+// The float32 rows a compressed index re-ranks with: the caller's own (kept alive by `keep_alive`, read
+// through `reader` when the file under them is known), or else the build's `prepared` rows.
+storage::ExactRows exact_rows_for(const MatrixView& data, bool normalize, std::shared_ptr<const void> keep_alive,
+                                  std::vector<float> prepared, std::shared_ptr<const storage::FileReader> reader,
+                                  std::uint64_t file_offset) {
+  if (keep_alive == nullptr) return storage::ExactRows::owned(std::move(prepared), data.cols);
+  storage::ExactRows rows = storage::ExactRows::borrowed(data, normalize, std::move(keep_alive));
+  if (reader != nullptr) rows.read_through(std::move(reader), file_offset);
+  return rows;
+}
+
 void check_options(const IndexOptions& o) {
   if (o.storage != Storage::f32 && o.storage != Storage::bf16 && o.storage != Storage::int8)
     throw InvalidArgument("storage must be f32, bf16 or int8");
@@ -167,30 +178,23 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
     auto ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);
     if (options.storage != Storage::f32) {
       // The lists become codes; the prepared rows stay for re-ranking unless the caller's are borrowed.
-      const std::vector<float> encode_from = keep_alive != nullptr ? std::move(rows) : std::vector<float>{};
-      storage::ExactRows exact = keep_alive != nullptr
-                                     ? storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive))
-                                     : storage::ExactRows::owned(std::move(rows), data.cols);
-      if (row_reader != nullptr) exact.read_through(row_reader, rows_file.offset);
-      const float* prepared = exact.prepared() != nullptr ? exact.prepared() : encode_from.data();
+      const bool borrow = keep_alive != nullptr;
+      const std::vector<float> encode_from = borrow ? std::move(rows) : std::vector<float>{};
+      storage::ExactRows exact = exact_rows_for(data, !options.normalized, std::move(keep_alive), std::move(rows),
+                                                std::move(row_reader), rows_file.offset);
+      const float* prepared = borrow ? encode_from.data() : exact.prepared();
       ivf->compress(codec_of(options.storage), prepared, std::move(exact), impl->threads, should_stop);
     }
     impl->engine = engine::make_ivf_engine(std::move(ivf));
   } else if (options.storage != Storage::f32) {
-    const kernels::Codec codec = codec_of(options.storage);
-    if (keep_alive != nullptr) {
-      storage::CodeMatrix codes =
-          storage::encode_matrix(data, !options.normalized, codec, kt, impl->threads, should_stop, nullptr);
-      storage::ExactRows exact = storage::ExactRows::borrowed(data, !options.normalized, std::move(keep_alive));
-      if (row_reader != nullptr) exact.read_through(row_reader, rows_file.offset);
-      impl->engine = engine::make_compressed_engine(std::move(codes), std::move(exact));
-    } else {
-      std::vector<float> prepared;
-      storage::CodeMatrix codes =
-          storage::encode_matrix(data, !options.normalized, codec, kt, impl->threads, should_stop, &prepared);
-      impl->engine = engine::make_compressed_engine(std::move(codes),
-                                                    storage::ExactRows::owned(std::move(prepared), data.cols));
-    }
+    // Prepared rows are kept for re-ranking only when the caller's are not borrowed.
+    std::vector<float> prepared;
+    storage::CodeMatrix codes = storage::encode_matrix(data, !options.normalized, codec_of(options.storage), kt,
+                                                       impl->threads, should_stop,
+                                                       keep_alive != nullptr ? nullptr : &prepared);
+    impl->engine = engine::make_compressed_engine(
+        std::move(codes), exact_rows_for(data, !options.normalized, std::move(keep_alive), std::move(prepared),
+                                         std::move(row_reader), rows_file.offset));
   } else {
     impl->engine = engine::make_exact_engine(core::pack_matrix(data, !options.normalized, kt, impl->threads, should_stop));
   }

@@ -42,7 +42,7 @@ class CompressedEngine final : public Engine {
           .add("shortlist", shortlist)
           .add("qblock", plan.query_block)
           .add("splits", plan.row_splits)
-          .add("panel", scorer.panel_blocks());
+          .add("panel", plan.panel_blocks);
   }
 
   void describe_storage(io::IndexContents& contents) const override {

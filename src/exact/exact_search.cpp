@@ -58,7 +58,8 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
   if (shape.scan_bytes == 0) shape.scan_bytes = blocks * kBlockRows * dims * sizeof(float);
   if (shape.query_bytes == 0) shape.query_bytes = dims * sizeof(float);
   if (shape.group == 0) shape.group = kernels::kMaxQueryGroup;
-  plan.panel_blocks = scan::panel_blocks_for_bytes(std::max<std::size_t>(1, shape.scan_bytes / blocks));
+  plan.panel_blocks = shape.panel_blocks != 0 ? shape.panel_blocks
+                                              : scan::panel_blocks_for_bytes(std::max<std::size_t>(1, shape.scan_bytes / blocks));
   const std::size_t group = shape.group;
   const std::size_t cache_block = std::clamp<std::size_t>(kQueryBlockBytes / shape.query_bytes / group * group, group,
                                                           std::max(group, kQueryBlockMax / group * group));
@@ -100,7 +101,7 @@ Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims,
             const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
   const std::size_t kk = std::min(k, rows);
   const Plan plan = make_plan(rows, dims, n, max_threads, core::ThreadBudgetInputs::now(),
-                              {scorer.scan_bytes(), scorer.query_bytes(), scorer.group()});
+                              {scorer.scan_bytes(), scorer.query_bytes(), scorer.group(), scorer.panel_blocks()});
   const std::size_t query_blocks = ceil_div(n, plan.query_block);
   const std::size_t blocks = scorer.blocks();
   const std::size_t qbytes = scorer.query_bytes();

@@ -41,6 +41,7 @@ struct StorageShape {
   std::size_t scan_bytes = 0;   // bytes a full pass reads
   std::size_t query_bytes = 0;  // bytes of one encoded query
   std::size_t group = 0;        // queries per scoring call
+  std::size_t panel_blocks = 0; // blocks the scorer scores per step
 };
 
 Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t max_threads,
