@@ -324,3 +324,49 @@ TEST(CompressedSearch, MemoryBytesCountsAnonymousMemoryOnly) {
 }
 
 }  // namespace
+
+namespace {
+
+// RowFile: a borrowing index re-reads its rows from the file under the view; misuse is refused.
+TEST(CompressedSearch, RowFileReadsTheSameRowsAndRefusesMisuse) {
+  const std::size_t rows = 700, dims = 24, nq = 8, offset = 128;
+  auto data = std::make_shared<std::vector<float>>(random_floats(rows * dims, 61));
+  const auto queries = random_floats(nq * dims, 62);
+  const std::string path = ::testing::TempDir() + "/nndex_rowfile.bin";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    const std::vector<char> header(offset, 'x');
+    std::fwrite(header.data(), 1, header.size(), f);
+    std::fwrite(data->data(), sizeof(float), data->size(), f);
+    std::fclose(f);
+  }
+  const auto view = nndex::MatrixView::row_major(data->data(), rows, dims);
+  for (bool approx : {false, true}) {
+    IndexOptions o = with(Storage::int8);
+    o.approx = approx;
+    o.nlist = approx ? 10 : 0;
+    const Index owned(*data, rows, dims, o);
+    const Index from_file(view, o, data, {}, nndex::RowFile{path, offset});
+    const auto a = owned.search_batch(queries, nq, 5), b = from_file.search_batch(queries, nq, 5);
+    EXPECT_EQ(a.indices, b.indices);
+    EXPECT_EQ(a.similarities, b.similarities);
+  }
+  const IndexOptions o = with(Storage::int8);
+  EXPECT_THROW(Index(view, o, data, {}, nndex::RowFile{path, offset + 4}), nndex::InvalidArgument) << "too short";
+  EXPECT_THROW(Index(view, o, data, {}, nndex::RowFile{path + ".missing", 0}), nndex::IoError);
+  EXPECT_THROW(Index(view, o, nullptr, {}, nndex::RowFile{path, offset}), nndex::InvalidArgument) << "no borrow";
+  nndex::MatrixView strided = view;
+  strided.rows = rows / 2;
+  strided.row_stride = static_cast<std::ptrdiff_t>(2 * dims);
+  EXPECT_THROW(Index(strided, o, data, {}, nndex::RowFile{path, offset}), nndex::InvalidArgument) << "not C order";
+  std::remove(path.c_str());
+}
+
+TEST(CompressedSearch, Int8RefusesDimsItsSumsCannotHold) {
+  const std::vector<float> wide(65537, 0.5f);
+  EXPECT_THROW(Index(wide, 1, wide.size(), with(Storage::int8)), nndex::InvalidArgument);
+  EXPECT_NO_THROW(Index(wide, 1, wide.size(), with(Storage::bf16)));
+}
+
+}  // namespace
