@@ -142,7 +142,23 @@ def time_single(peer, Q, k: int, max_queries: int, budget_s: float) -> dict:
     lat.sort()
     total = sum(lat)
     return {"queries": len(lat), "qps": len(lat) / (total / 1e9), "median_us": lat[len(lat) // 2] / 1e3,
-            "p90_us": lat[int(0.9 * (len(lat) - 1))] / 1e3}
+            "p10_us": lat[int(0.1 * (len(lat) - 1))] / 1e3, "p90_us": lat[int(0.9 * (len(lat) - 1))] / 1e3}
+
+
+def measure_build(peer, X, threads: int) -> dict:
+    """Builds, timed, with the process's resident memory before, after and at its peak."""
+    gc.collect()
+    rss0 = proc_status_bytes("VmRSS")
+    hwm_reset = reset_peak_rss()
+    t0 = time.perf_counter()
+    peer.build(X, threads)
+    build_s = time.perf_counter() - t0
+    gc.collect()
+    rss1 = proc_status_bytes("VmRSS")
+    hwm = proc_status_bytes("VmHWM")
+    memory = {"raw_bytes": int(X.nbytes), "rss_before": rss0, "rss_after": rss1,
+              "peak_rss": hwm if hwm_reset else None, "reported_bytes": peer.memory_reported()}
+    return {"build_s": build_s, "memory": memory, "describe": peer.describe()}
 
 
 def worker(spec_path: Path, out_path: Path) -> None:
@@ -158,19 +174,7 @@ def worker(spec_path: Path, out_path: Path) -> None:
     result = {"peer": cls.key, "label": cls.label, "version": cls.version(), "param": cls.param,
               "threads": threads, "n": int(X.shape[0]), "d": int(X.shape[1]), "nq": int(Q.shape[0])}
 
-    # Build, with the process's resident memory before, after and at its peak.
-    gc.collect()
-    rss0 = proc_status_bytes("VmRSS")
-    hwm_reset = reset_peak_rss()
-    t0 = time.perf_counter()
-    peer.build(X, threads)
-    result["build_s"] = time.perf_counter() - t0
-    gc.collect()
-    rss1 = proc_status_bytes("VmRSS")
-    hwm = proc_status_bytes("VmHWM")
-    result["memory"] = {"raw_bytes": int(X.nbytes), "rss_before": rss0, "rss_after": rss1,
-                        "peak_rss": hwm if hwm_reset else None, "reported_bytes": peer.memory_reported()}
-    result["describe"] = peer.describe()
+    result.update(measure_build(peer, X, threads))
     write_json(out_path, result)  # partial result survives a crash in the sweep
 
     def point(value, label=None):
@@ -302,12 +306,19 @@ def run_worker(tmp: Path, cls, cfg: AnnConfig, time_left: float | None = None) -
             "gt": str(tmp / "gt.npy"), "threads": cfg.threads, "batch_min_time_s": cfg.batch_min_time_s,
             "batch_min_reps": cfg.batch_min_reps, "single_queries": cfg.single_queries,
             "single_budget_s": cfg.single_budget_s, "max_batch_s": cfg.max_batch_s}
+    timeout = cfg.worker_timeout_s if time_left is None else max(10.0, min(cfg.worker_timeout_s, time_left))
+    return spawn_worker(Path(__file__), spec, tmp, cls, timeout)
+
+
+def spawn_worker(script: Path, spec: dict, tmp: Path, cls, timeout: float) -> dict:
+    """Runs `script --worker SPEC OUT` in a fresh process (its stderr passed through) and returns what
+    it wrote to OUT, with a note when it failed or ran out of time (keeping what it measured)."""
     spec_path = tmp / f"spec-{cls.key}.json"
     out_path = tmp / f"out-{cls.key}.json"
+    out_path.unlink(missing_ok=True)
     spec_path.write_text(json.dumps(spec))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(spec_path), str(out_path)]
+    cmd = [sys.executable, str(Path(script).resolve()), "--worker", str(spec_path), str(out_path)]
     note = None
-    timeout = cfg.worker_timeout_s if time_left is None else max(10.0, min(cfg.worker_timeout_s, time_left))
     try:
         proc = subprocess.run(cmd, timeout=timeout, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for line in proc.stderr.strip().splitlines()[-200:]:

@@ -4,14 +4,20 @@ data with inner-product similarity.
 Exact adapters (`EXACT_PEERS`): prepare(M, threads) once per (shape, thread count), then
 search(q, k) with a 1-D query or an (n, dims) batch, returning (ids, similarities) with the best
 first. Approximate adapters (`ANN_PEERS`): build(X, threads), set(param) for one point of the
-recall/speed sweep, search(...) as above.
+recall/speed sweep, search(...) as above, set_threads(t) to change the thread count of later searches
+(ann_vs_hnswlib.py builds on all threads and searches on 1 and 2). A build that the installed library
+cannot do raises `Unsupported` (reported as "n/a"). Sweep values are ints, or (outer, inner) tuples for
+two-parameter sweeps (inner cheapest first).
 
 Nothing here is timed; exact_suite.py and ann_suite.py do that.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -218,6 +224,10 @@ FAISS_NLIST_PER_SQRT = 4      # nlist = 4 sqrt(n)
 FAISS_TRAIN_PER_LIST = 40     # k-means training sample: 40 points per list (faiss warns below 39)
 
 
+class Unsupported(Exception):
+    """The installed library cannot build this index (the peer is reported as "n/a")."""
+
+
 class AnnPeer:
     key = ""
     label = ""
@@ -239,8 +249,12 @@ class AnnPeer:
     def sweep_values(self) -> list[int]:
         raise NotImplementedError
 
-    def set(self, value: int) -> None:
+    def set(self, value) -> None:
         raise NotImplementedError
+
+    def set_threads(self, threads: int) -> None:
+        """Threads of later searches (adapters that pass threads per call read self.threads)."""
+        self.threads = threads
 
     def search(self, q: np.ndarray, k: int) -> np.ndarray:
         """ids, (k,) for a 1-D query or (n, k) for a batch."""
@@ -257,17 +271,44 @@ class AnnPeer:
 
 class NndexIvf(AnnPeer):
     key, label, dist, param = "nndex_ivf", "nndex approx (IVF)", "nndex", "nprobe"
+    approx_modes = ("ivf", True)  # "ivf" is the newer spelling; older nndex take approx=True
 
     @classmethod
     def available(cls):
         return NndexExact.available()
 
     def build(self, X, threads):
-        from nndex import NNdex
-        self.threads = threads
-        # No result or index cache: every build runs, and every search is computed.
-        self.index = NNdex(X, normalized=True, approx=True, threads=threads, enable_cache=False)
+        self.X, self.threads, self.notes = X, threads, []
+        self.index = self._new(X, threads)
         self.nprobe = None  # None: the index's own (calibrated) default
+
+    def _new(self, X, threads):
+        from nndex import NNdex
+        for i, mode in enumerate(self.approx_modes):
+            try:
+                # No result or index cache: every build runs, and every search is computed.
+                index = NNdex(X, normalized=True, approx=mode, threads=threads, enable_cache=False)
+                self.mode = mode
+                return index
+            except (TypeError, ValueError) as exc:
+                if i == len(self.approx_modes) - 1:
+                    raise Unsupported(f"NNdex(approx={mode!r}) failed: {exc}") from None
+
+    def set_threads(self, threads):
+        """nndex fixes its thread count when an index is made: save and load the index with the new
+        count (nothing is rebuilt); where save/load fails, rebuild (untimed) and say so."""
+        if threads == self.index.threads:
+            return
+        from nndex import NNdex
+        try:
+            with tempfile.TemporaryDirectory(prefix="nndex-peer-") as tmp:
+                path = Path(tmp) / "index.nndex"
+                self.index.save(path)
+                self.index = NNdex.load(path, mmap=False, threads=threads, enable_cache=False, verify=False)
+        except Exception as exc:  # noqa: BLE001 (any failure: fall back to a rebuild)
+            self.notes.append(f"save/load failed ({type(exc).__name__}: {exc}); rebuilt with threads={threads}")
+            self.index = None
+            self.index = self._new(self.X, threads)
 
     def sweep_values(self):
         nlist = self.index.nlist
@@ -284,8 +325,8 @@ class NndexIvf(AnnPeer):
     def describe(self):
         ix = self.index
         return {"nlist": ix.nlist, "default_nprobe": ix.nprobe, "uses_ivf": bool(ix._index.uses_ivf),
-                "settings": "NNdex(X, normalized=True, approx=True, enable_cache=False): defaults (nlist ~ 2 sqrt(n), nprobe "
-                            "calibrated at build time for recall@10 0.95)"}
+                "settings": f"NNdex(X, normalized=True, approx={self.mode!r}, enable_cache=False): defaults (nlist ~ "
+                            "2 sqrt(n), nprobe calibrated at build time for recall@10 0.95)"}
 
     def memory_reported(self):
         return int(self.index.memory_bytes)
@@ -301,18 +342,25 @@ class FaissIvf(AnnPeer):
 
     def build(self, X, threads):
         import faiss
-        faiss.omp_set_num_threads(threads)
-        n, d = X.shape
-        self.nlist = max(1, min(n // 4, int(round(FAISS_NLIST_PER_SQRT * math.sqrt(n)))))
-        quantizer = faiss.IndexFlatIP(d)
-        self.index = faiss.IndexIVFFlat(quantizer, d, self.nlist, faiss.METRIC_INNER_PRODUCT)
-        self.quantizer = quantizer
-        ntrain = min(n, FAISS_TRAIN_PER_LIST * self.nlist)
-        rng = np.random.default_rng(12345)
-        sample = X[np.sort(rng.choice(n, ntrain, replace=False))] if ntrain < n else X
-        self.ntrain = ntrain
+        sample = self._setup(X, threads)
+        self.quantizer = faiss.IndexFlatIP(X.shape[1])
+        self.index = faiss.IndexIVFFlat(self.quantizer, X.shape[1], self.nlist, faiss.METRIC_INNER_PRODUCT)
         self.index.train(sample)
         self.index.add(X)
+
+    def _setup(self, X, threads):
+        """Threads, nlist = 4 sqrt(n) and the k-means training sample (40 rows per list)."""
+        import faiss
+        faiss.omp_set_num_threads(threads)
+        n = X.shape[0]
+        self.nlist = max(1, min(n // 4, int(round(FAISS_NLIST_PER_SQRT * math.sqrt(n)))))
+        self.ntrain = min(n, FAISS_TRAIN_PER_LIST * self.nlist)
+        rng = np.random.default_rng(12345)
+        return X[np.sort(rng.choice(n, self.ntrain, replace=False))] if self.ntrain < n else X
+
+    def set_threads(self, threads):
+        import faiss
+        faiss.omp_set_num_threads(threads)
 
     def sweep_values(self):
         return [p for p in IVF_NPROBES if p <= self.nlist]
@@ -403,12 +451,122 @@ class Hnswlib(AnnPeer):
                             "ef = set_ef"}
 
 
+class NndexDefault(NndexIvf):
+    """NNdex(X, approx=True) as a user would write it: one point, no tuning."""
+    key, label, param = "nndex_default", "nndex defaults", "defaults"
+    approx_modes = (True,)
+
+    def sweep_values(self):
+        return [None]
+
+    def describe(self):
+        return {"repr": repr(self.index),
+                "settings": "NNdex(X, normalized=True, approx=True, enable_cache=False); search(q, k=10), no options"}
+
+
+class NndexGraph(NndexIvf):
+    """NNdex(X, approx="graph"), swept over search(q, k, ef=E)."""
+    key, label, param = "nndex_graph", "nndex graph", "ef"
+    approx_modes = ("graph",)
+
+    @classmethod
+    def available(cls):
+        why = NndexExact.available()
+        if why:
+            return why
+        from nndex import NNdex
+        if "ef" not in inspect.signature(NNdex.search).parameters:
+            return "n/a: this nndex has no graph index (NNdex.search takes no ef)"
+        return None
+
+    def build(self, X, threads):
+        super().build(X, threads)
+        if getattr(self.index, "uses_ivf", False):  # an nndex that reads approx="graph" as approx=True
+            raise Unsupported("approx='graph' built an IVF index")
+        self.ef = None
+
+    def sweep_values(self):
+        return list(HNSW_EFS)
+
+    def set(self, value):
+        self.ef = value
+
+    def search(self, q, k):
+        if self.ef is None:
+            return self.index.search(q, k=k)[0]
+        return self.index.search(q, k=k, ef=self.ef)[0]
+
+    def describe(self):
+        return {"repr": repr(self.index),
+                "settings": "NNdex(X, normalized=True, approx='graph', enable_cache=False); ef = search(q, k, ef=E)"}
+
+
+class _FaissIvfRefine(FaissIvf):
+    """A compressed faiss IVF index with an exact re-ranking stage (IndexRefineFlat: k_factor * k
+    candidates re-scored on a float32 copy of the rows), swept over (k_factor, nprobe)."""
+    param = "k_factor, nprobe"
+    K_FACTORS = (2, 4, 8, 16)
+
+    def make(self, faiss, quantizer, d):
+        raise NotImplementedError
+
+    def build(self, X, threads):
+        import faiss
+        sample = self._setup(X, threads)
+        self.quantizer = faiss.IndexFlatIP(X.shape[1])
+        self.base = self.make(faiss, self.quantizer, X.shape[1])
+        self.index = faiss.IndexRefineFlat(self.base)
+        self.index.train(sample)
+        self.index.add(X)
+
+    def sweep_values(self):
+        return [(f, p) for f in self.K_FACTORS for p in IVF_NPROBES if p <= self.nlist]
+
+    def set(self, value):
+        self.index.k_factor, self.base.nprobe = value
+
+
+class FaissIvfPqRefine(_FaissIvfRefine):
+    key, label, dist = "faiss_ivfpq_refine", "faiss IVFPQFastScan+refine", "faiss-cpu"
+
+    def make(self, faiss, quantizer, d):
+        self.pq_m = d // 2
+        return faiss.IndexIVFPQFastScan(quantizer, d, self.nlist, self.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
+
+    def describe(self):
+        return {"nlist": self.nlist, "pq_m": self.pq_m, "train_points": self.ntrain,
+                "settings": f"IndexRefineFlat(IndexIVFPQFastScan(IndexFlatIP, nlist={self.nlist}, M={self.pq_m}, "
+                            f"nbits=4, METRIC_INNER_PRODUCT)), trained on {self.ntrain} rows"}
+
+
+class FaissIvfRabitq(_FaissIvfRefine):
+    key, label, dist = "faiss_rabitq", "faiss IVFRaBitQ+refine", "faiss-cpu"
+
+    @classmethod
+    def available(cls):
+        why = FaissFlat.available()
+        if why:
+            return why
+        import faiss
+        return None if hasattr(faiss, "IndexIVFRaBitQ") else f"n/a: faiss {faiss.__version__} has no IndexIVFRaBitQ"
+
+    def make(self, faiss, quantizer, d):
+        return faiss.IndexIVFRaBitQ(quantizer, d, self.nlist, faiss.METRIC_INNER_PRODUCT)
+
+    def describe(self):
+        return {"nlist": self.nlist, "qb": int(self.base.qb), "train_points": self.ntrain,
+                "settings": f"IndexRefineFlat(IndexIVFRaBitQ(IndexFlatIP, nlist={self.nlist}, METRIC_INNER_PRODUCT), "
+                            f"1-bit codes, qb={int(self.base.qb)} (faiss's default)), trained on {self.ntrain} rows"}
+
+
 # Run in this order; usearch (the slowest build here) last, so a run short of time loses the least.
 ANN_PEERS = [NndexIvf, FaissIvf, Hnswlib, UsearchHnsw]
+# Only in ann_vs_hnswlib.py.
+EXTRA_ANN_PEERS = [NndexDefault, NndexGraph, FaissIvfPqRefine, FaissIvfRabitq]
 
 
 def ann_peer(key: str) -> type[AnnPeer]:
-    for cls in ANN_PEERS:
+    for cls in ANN_PEERS + EXTRA_ANN_PEERS:
         if cls.key == key:
             return cls
     raise KeyError(key)
