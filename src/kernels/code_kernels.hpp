@@ -52,6 +52,14 @@ using ScoreInt8Fn = void (*)(const std::uint8_t* blocks, const float* row_scales
                              std::size_t lines, const std::int8_t* queries, const std::int32_t* offsets,
                              std::size_t query_stride, std::size_t nq, float* scores, std::size_t score_stride);
 
+// int8 rows stored row-major (graph navigation codes, graph/nav_codes.hpp): out[i] = sum_j
+// stored[j] * query[j] - offset, exact int32, for the row at rows + ids[i] * row_bytes. row_bytes is a
+// multiple of kNavRowAlign; `query` holds row_bytes codes (zero past dims) and `offset` must be
+// encode_query_int8's 128 * sum(query): levels that sum c * q directly (NEON, on codes - 128) rely on it.
+inline constexpr std::size_t kNavRowAlign = 64;
+using DotRowsInt8Fn = void (*)(const std::uint8_t* rows, std::size_t row_bytes, const std::uint32_t* ids,
+                               std::size_t n, const std::int8_t* query, std::int32_t offset, std::int32_t* out);
+
 struct Bf16Kernels {
   CodeIsa level;
   const char* name;       // e.g. "avx512-bf16"
@@ -68,6 +76,7 @@ struct Int8Kernels {
   std::size_t many_group;
   ScoreInt8Fn few;
   ScoreInt8Fn many;
+  DotRowsInt8Fn dot_rows;  // row-major rows by id (graph navigation)
 };
 
 // Best table for this CPU, capped by NNDEX_ISA; resolved once (thread-safe). AMX is used only after

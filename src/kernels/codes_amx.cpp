@@ -180,7 +180,7 @@ const Bf16Kernels& bf16_amx_table() {
 
 const Int8Kernels& int8_amx_table() {
   static const Int8Kernels table{CodeIsa::amx, "amx-int8", "+amx", 2 * kTileRows, int8_avx512_dot_table().few,
-                                 &int8_amx_many};
+                                 &int8_amx_many, int8_avx512_dot_table().dot_rows};
   return table;
 }
 

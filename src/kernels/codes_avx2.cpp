@@ -93,6 +93,36 @@ struct Int8Avx2Ops {
   }
 };
 
+// Row-major rows: 32 codes a step widened to int16 (vpmaddubsw would saturate 255 x 127 pairs),
+// multiplied pairwise into int32 with vpmaddwd: exact.
+struct NavAvx2Ops {
+  static constexpr std::size_t kBytes = 32;
+  static constexpr bool kSubtractsOffset = true;
+  using Acc = __m256i;
+  struct Q {
+    __m256i lo, hi;
+  };
+  static Acc zero() { return _mm256_setzero_si256(); }
+  static Q load_query(const std::int8_t* p) {
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1))};
+  }
+  static Acc step(Acc acc, const std::uint8_t* row, const Q& q) {
+    const __m256i r = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+    const __m256i lo = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(r)), q.lo);
+    const __m256i hi = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(r, 1)), q.hi);
+    return _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
+  }
+  static std::int32_t total(Acc acc) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+  }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // 16 ymm registers: one query 2 blocks per step, several queries 1 block (2 accumulators each).
@@ -104,7 +134,7 @@ const Bf16Kernels& bf16_avx2_table() {
 
 const Int8Kernels& int8_avx2_table() {
   static const Int8Kernels table{CodeIsa::avx2, "avx2", "", kMaxQueryGroup, &int8_scores<Int8Avx2Ops, 2, 1>,
-                                 &int8_scores<Int8Avx2Ops, 2, 1>};
+                                 &int8_scores<Int8Avx2Ops, 2, 1>, &dot_rows_loop<NavAvx2Ops>};
   return table;
 }
 

@@ -42,13 +42,35 @@ struct Int8VnniOps {
   }
 };
 
+// Row-major rows: vpdpbusd, rows unsigned, query signed; exact int32.
+struct NavVnniOps {
+  static constexpr std::size_t kBytes = 32;
+  static constexpr bool kSubtractsOffset = true;
+  using Acc = __m256i;
+  using Q = __m256i;
+  static Acc zero() { return _mm256_setzero_si256(); }
+  static Q load_query(const std::int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static Acc step(Acc acc, const std::uint8_t* row, Q q) {
+    return _mm256_dpbusd_avx_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)), q);
+  }
+  static std::int32_t total(Acc acc) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+  }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // 16 ymm registers: one query 4 blocks per step (8 chains), several queries 1 block (up to 12
 // accumulators + 2 lines + 1 broadcast).
 const Int8Kernels& int8_avx2_vnni_table() {
   static const Int8Kernels table{CodeIsa::avx2_vnni, "avx2-vnni", "+vnni", kMaxQueryGroup,
-                                 &int8_scores<Int8VnniOps, 4, 1>, &int8_scores<Int8VnniOps, 4, 1>};
+                                 &int8_scores<Int8VnniOps, 4, 1>, &int8_scores<Int8VnniOps, 4, 1>,
+                                 &dot_rows_loop<NavVnniOps>};
   return table;
 }
 

@@ -72,6 +72,25 @@ struct Int8WideOps {
   }
 };
 
+// Row-major rows: 32 codes a step widened to int16, vpmaddwd into int32 (exact).
+struct NavWideOps {
+  static constexpr std::size_t kBytes = 32;
+  static constexpr bool kSubtractsOffset = true;
+  using Acc = __m512i;
+  using Q = __m512i;
+  static Acc zero() { return _mm512_setzero_si512(); }
+  static Q load_query(const std::int8_t* p) {
+    return _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static Acc step(Acc acc, const std::uint8_t* row, Q q) {
+    const __m512i r = _mm512_cvtepu8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row)));
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(r, q));
+  }
+  static std::int32_t total(Acc acc) { return _mm512_reduce_add_epi32(acc); }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // Each line costs several instructions, so fewer blocks per step than the dot kernels: one query
@@ -84,7 +103,8 @@ const Bf16Kernels& bf16_avx512_table() {
 
 const Int8Kernels& int8_avx512_table() {
   static const Int8Kernels table{CodeIsa::avx512, "avx512", "", kMaxQueryGroup,
-                                 &int8_scores<Int8WideOps, 4, 3>, &int8_scores<Int8WideOps, 4, 3>};
+                                 &int8_scores<Int8WideOps, 4, 3>, &int8_scores<Int8WideOps, 4, 3>,
+                                 &dot_rows_loop<NavWideOps>};
   return table;
 }
 

@@ -54,6 +54,20 @@ struct Int8DotOps {
   }
 };
 
+// Row-major rows: one vpdpbusd per 64 codes; exact int32.
+struct NavDotOps {
+  static constexpr std::size_t kBytes = 64;
+  static constexpr bool kSubtractsOffset = true;
+  using Acc = __m512i;
+  using Q = __m512i;
+  static Acc zero() { return _mm512_setzero_si512(); }
+  static Q load_query(const std::int8_t* p) { return _mm512_loadu_si512(p); }
+  static Acc step(Acc acc, const std::uint8_t* row, Q q) { return _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(row), q); }
+  static std::int32_t total(Acc acc) { return _mm512_reduce_add_epi32(acc); }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // One query: 8 blocks per step (8 independent chains cover the 4-5 cycle latency; the prefetch
@@ -67,7 +81,8 @@ const Bf16Kernels& bf16_avx512_dot_table() {
 
 const Int8Kernels& int8_avx512_dot_table() {
   static const Int8Kernels table{CodeIsa::avx512_dot, "avx512-vnni", "+vnni", kMaxQueryGroup,
-                                 &int8_scores<Int8DotOps, 8, 4>, &int8_scores<Int8DotOps, 8, 4>};
+                                 &int8_scores<Int8DotOps, 8, 4>, &int8_scores<Int8DotOps, 8, 4>,
+                                 &dot_rows_loop<NavDotOps>};
   return table;
 }
 

@@ -152,6 +152,25 @@ void int8_terms(const std::int8_t*, std::size_t, const std::int32_t* offsets, st
 
 #include "kernels/code_neon_driver.hpp"
 
+// Row-major rows: codes - 128 (flip the top bit) times the query, int16 products (at most 127 x 127)
+// accumulated pairwise into int32: sum c * q directly, so the +128 offset is never added.
+struct NavNeonOps {
+  static constexpr std::size_t kBytes = 16;
+  static constexpr bool kSubtractsOffset = false;
+  using Acc = int32x4_t;
+  using Q = int8x16_t;
+  static Acc zero() { return vdupq_n_s32(0); }
+  static Q load_query(const std::int8_t* p) { return vld1q_s8(p); }
+  static Acc step(Acc acc, const std::uint8_t* row, Q q) {
+    const int8x16_t c = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(row), vdupq_n_u8(0x80)));
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(c), vget_low_s8(q)));
+    return vpadalq_s16(acc, vmull_high_s8(c, q));
+  }
+  static std::int32_t total(Acc acc) { return vaddvq_s32(acc); }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // No matrix unit on NEON: `many` is `few`, in groups of kMaxQueryGroup.
@@ -163,7 +182,7 @@ const Bf16Kernels& bf16_neon_table() {
 
 const Int8Kernels& int8_neon_table() {
   static const Int8Kernels table{CodeIsa::neon, "neon", "", kMaxQueryGroup, &int8_passes<kPassQueries>,
-                                 &int8_passes<kPassQueries>};
+                                 &int8_passes<kPassQueries>, &dot_rows_loop<NavNeonOps>};
   return table;
 }
 

@@ -137,6 +137,22 @@ void int8_terms(const std::int8_t* queries, std::size_t lines, const std::int32_
 
 #include "kernels/code_neon_driver.hpp"
 
+// Row-major rows: SDOT of codes - 128 (the top bit flipped) with the query: sum c * q directly.
+struct NavSdotOps {
+  static constexpr std::size_t kBytes = 16;
+  static constexpr bool kSubtractsOffset = false;
+  using Acc = int32x4_t;
+  using Q = int8x16_t;
+  static Acc zero() { return vdupq_n_s32(0); }
+  static Q load_query(const std::int8_t* p) { return vld1q_s8(p); }
+  static Acc step(Acc acc, const std::uint8_t* row, Q q) {
+    return vdotq_s32(acc, vreinterpretq_s8_u8(veorq_u8(vld1q_u8(row), vdupq_n_u8(0x80))), q);
+  }
+  static std::int32_t total(Acc acc) { return vaddvq_s32(acc); }
+};
+
+#include "kernels/nav_rows_kernel.hpp"
+
 }  // namespace
 
 // No matrix unit on NEON: `many` is `few`, in groups of kMaxQueryGroup.
@@ -150,7 +166,7 @@ const Bf16Kernels& bf16_neon_dot_table() {
 const Int8Kernels& int8_neon_dot_table() {
   static const Int8Kernels table{CodeIsa::neon_dot, "neon-dot", "+dot", kMaxQueryGroup,
                                  &int8_passes<static_cast<int>(kMaxQueryGroup)>,
-                                 &int8_passes<static_cast<int>(kMaxQueryGroup)>};
+                                 &int8_passes<static_cast<int>(kMaxQueryGroup)>, &dot_rows_loop<NavSdotOps>};
   return table;
 }
 

@@ -49,6 +49,16 @@ void score_int8_scalar(const std::uint8_t* blocks, const float* row_scales, std:
   }
 }
 
+void dot_rows_int8_scalar(const std::uint8_t* rows, std::size_t row_bytes, const std::uint32_t* ids, std::size_t n,
+                          const std::int8_t* query, std::int32_t offset, std::int32_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint8_t* row = rows + std::size_t{ids[i]} * row_bytes;
+    std::int32_t acc = 0;
+    for (std::size_t j = 0; j < row_bytes; ++j) acc += static_cast<std::int32_t>(row[j]) * query[j];
+    out[i] = acc - offset;
+  }
+}
+
 }  // namespace
 
 std::uint16_t to_bf16(float x) {
@@ -75,7 +85,8 @@ const Bf16Kernels& bf16_scalar_table() {
 }
 
 const Int8Kernels& int8_scalar_table() {
-  static const Int8Kernels table{CodeIsa::scalar, "scalar", "", kMaxQueryGroup, &score_int8_scalar, &score_int8_scalar};
+  static const Int8Kernels table{CodeIsa::scalar, "scalar", "", kMaxQueryGroup, &score_int8_scalar, &score_int8_scalar,
+                                 &dot_rows_int8_scalar};
   return table;
 }
 
