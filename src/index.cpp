@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -15,6 +16,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "engine/engine.hpp"
+#include "graph/graph_index.hpp"
 #include "io/file_access.hpp"
 #include "io/index_file.hpp"
 #include "ivf/ivf_index.hpp"
@@ -24,6 +26,14 @@
 #include "storage/quantize.hpp"
 
 namespace nndex {
+
+const char* method_name(ApproxMethod method) {
+  switch (method) {
+    case ApproxMethod::ivf: return "ivf";
+    case ApproxMethod::graph: return "graph";
+    default: return "auto";
+  }
+}
 
 const char* storage_name(Storage storage) {
   switch (storage) {
@@ -94,11 +104,38 @@ storage::ExactRows exact_rows_for(const MatrixView& data, bool normalize, std::s
   return rows;
 }
 
+bool ivf_options(const IndexOptions& o) { return o.nlist != 0 || o.nprobe != 0; }
+bool graph_options(const IndexOptions& o) { return o.graph_degree != 0 || o.ef_construction != 0 || o.ef != 0; }
+
+// The structure `approx` builds: the graph unless IVF is asked for by name, by its options or by bf16
+// storage (the graph navigates on int8 codes).
+ApproxMethod resolve_method(const IndexOptions& o) {
+  if (o.method != ApproxMethod::automatic) return o.method;
+  return ivf_options(o) || o.storage == Storage::bf16 ? ApproxMethod::ivf : ApproxMethod::graph;
+}
+
 void check_options(const IndexOptions& o) {
   if (o.storage != Storage::f32 && o.storage != Storage::bf16 && o.storage != Storage::int8)
     throw InvalidArgument("storage must be f32, bf16 or int8");
-  if (!o.approx && (o.nlist != 0 || o.nprobe != 0 || o.recall != 0.0))
-    throw InvalidArgument("nlist, nprobe and recall apply only to approximate indexes (approx=true)");
+  if (o.method != ApproxMethod::automatic && o.method != ApproxMethod::ivf && o.method != ApproxMethod::graph)
+    throw InvalidArgument("method must be auto, ivf or graph");
+  if (!o.approx && (ivf_options(o) || graph_options(o) || o.recall != 0.0 || o.method != ApproxMethod::automatic))
+    throw InvalidArgument(
+        "nlist, nprobe, ef, graph_degree, ef_construction, recall and method apply only to approximate indexes "
+        "(approx=true)");
+  if (o.approx && ivf_options(o) && graph_options(o))
+    throw InvalidArgument("give IVF options (nlist, nprobe) or graph options (ef, graph_degree, ef_construction), not both");
+  const ApproxMethod method = resolve_method(o);
+  if (o.approx && method == ApproxMethod::ivf && graph_options(o))
+    throw InvalidArgument("ef, graph_degree and ef_construction apply only to graph indexes (method graph)");
+  if (o.approx && method == ApproxMethod::graph && ivf_options(o))
+    throw InvalidArgument("nlist and nprobe apply only to IVF indexes (method ivf)");
+  if (o.approx && method == ApproxMethod::graph && o.storage == Storage::bf16)
+    throw InvalidArgument("a graph index navigates on int8 codes: use storage f32 or int8 with it, or method ivf for bf16");
+  if (o.graph_degree != 0 && (o.graph_degree < graph::kMinDegree || o.graph_degree > graph::kMaxDegree))
+    throw InvalidArgument("graph_degree must be in [" + std::to_string(graph::kMinDegree) + ", " +
+                          std::to_string(graph::kMaxDegree) + "], got " + std::to_string(o.graph_degree));
+  if (o.recall != 0.0 && o.ef != 0) throw InvalidArgument("give ef or recall, not both: recall calibrates ef");
   if (o.recall != 0.0 && !(o.recall > 0.0 && o.recall <= 1.0))
     throw InvalidArgument("recall must be in (0, 1], got " + std::to_string(o.recall));
   if (o.recall != 0.0 && o.nprobe != 0)
@@ -164,10 +201,33 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
   impl->isa = isa_of(*impl->kernels, options.storage);
   const kernels::KernelTable& kt = *impl->kernels;
 
-  // An explicit nlist always builds the IVF; the automatic choice falls back to exact search on
-  // matrices too small for clusters to pay off.
-  const bool build_ivf = options.approx && (options.nlist != 0 || ivf::ivf_pays_off(data.rows, data.cols));
-  if (build_ivf) {
+  // An explicit nlist or method graph always builds that structure; otherwise matrices too small for
+  // an approximate structure to pay off are searched exactly.
+  const ApproxMethod method = resolve_method(options);
+  const bool pays_off =
+      options.nlist != 0 || options.method == ApproxMethod::graph || ivf::ivf_pays_off(data.rows, data.cols);
+  const bool build_ivf = options.approx && pays_off && method == ApproxMethod::ivf;
+  const bool build_graph = options.approx && pays_off && method == ApproxMethod::graph;
+  if (data.rows > std::numeric_limits<std::uint32_t>::max() && build_graph)
+    throw InvalidArgument("a graph index holds at most 2^32 - 1 rows; use method ivf");
+  if (build_graph) {
+    std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
+    graph::BuildParams params;
+    if (options.graph_degree != 0) params.degree = options.graph_degree;
+    if (options.ef_construction != 0) params.ef_construction = options.ef_construction;
+    params.ef = options.ef;
+    params.recall = options.recall == 0.0 ? kDefaultRecallTarget : options.recall;
+    params.seed = options.seed;
+    params.threads = impl->threads;
+    // The rows re-rank the beam: the prepared copy, or the caller's own when borrowed.
+    const bool borrow = keep_alive != nullptr;
+    const std::vector<float> encode_from = borrow ? std::move(rows) : std::vector<float>{};
+    storage::ExactRows exact = exact_rows_for(data, !options.normalized, std::move(keep_alive), std::move(rows),
+                                              std::move(row_reader), rows_file.offset);
+    const float* prepared = borrow ? encode_from.data() : exact.prepared();
+    impl->engine = engine::make_graph_engine(
+        std::make_unique<graph::GraphIndex>(prepared, std::move(exact), params, kt, should_stop), options.storage);
+  } else if (build_ivf) {
     std::vector<float> rows = core::prepare_rows(data, !options.normalized, kt, impl->threads, should_stop);
     ivf::BuildParams params;
     params.nlist = options.nlist;
@@ -203,7 +263,7 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
     core::TraceLine line("build");
     line.add("rows", data.rows).add("dims", data.cols).add("normalized", options.normalized).add("isa", impl_->isa);
     line.add("threads", impl_->threads);
-    if (build_ivf || !options.approx) impl_->engine->describe_build(line);
+    if (build_ivf || build_graph || !options.approx) impl_->engine->describe_build(line);
     else line.add("path", "exact (approx fallback: too few rows for IVF)");
     line.add_ms("time", elapsed_ms(start)).emit();
   }
@@ -220,6 +280,7 @@ io::IndexContents contents_of(const Index& index, const engine::Engine& engine) 
   c.normalized = index.normalized();
   c.approx = index.approx();
   engine.describe_storage(c);
+  c.graph_storage = index.storage();
   return c;
 }
 
@@ -255,7 +316,9 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
   impl->threads = resolve_threads(options.threads);
   impl->kernels = &kernels::active();
   impl->isa = isa_of(*impl->kernels, loaded.storage);
-  if (loaded.ivf) {
+  if (loaded.graph) {
+    impl->engine = engine::make_graph_engine(std::make_unique<graph::GraphIndex>(std::move(*loaded.graph)), loaded.storage);
+  } else if (loaded.ivf) {
     if (loaded.codes) {
       loaded.ivf->codes = std::move(loaded.codes);
       loaded.ivf->exact_rows = std::move(loaded.exact_rows);
@@ -268,7 +331,7 @@ Index Index::from_file_view(const std::string& name, std::span<const std::byte> 
     core::TraceLine(("load " + name).c_str())
         .add("rows", impl->rows)
         .add("dims", impl->dims)
-        .add("path", impl->engine->uses_ivf() ? "ivf" : "exact")
+        .add("path", impl->engine->method())
         .add_ms("time", elapsed_ms(start))
         .emit();
   return Index(std::move(impl));
@@ -303,6 +366,8 @@ Storage Index::storage() const noexcept { return impl_->storage; }
 std::size_t Index::memory_bytes() const noexcept { return impl_->engine->memory_bytes() + impl_->file_buffer_bytes; }
 bool Index::approx() const noexcept { return impl_->approx; }
 bool Index::uses_ivf() const noexcept { return impl_->engine->uses_ivf(); }
+std::string_view Index::method() const noexcept { return impl_->engine->method(); }
+std::size_t Index::ef() const noexcept { return impl_->engine->ef(); }
 std::size_t Index::nlist() const noexcept { return impl_->engine->nlist(); }
 std::size_t Index::nprobe() const noexcept { return impl_->engine->nprobe(); }
 

@@ -1,4 +1,4 @@
-// nndex::Index: top-k similarity search over an in-memory float32 matrix, exact or approximate (IVF).
+// nndex::Index: top-k similarity search over an in-memory float32 matrix, exact or approximate (graph or IVF).
 //
 // Thread safety: a constructed Index is immutable; search() and search_batch() may be called from any
 // number of threads at once. Work is shared out over one process-wide pool, so concurrent callers do
@@ -75,7 +75,10 @@ class Index {
   static Index from_bytes(std::span<const std::byte> bytes, const LoadOptions& options = {});
 
   bool approx() const noexcept;        // as requested in IndexOptions
-  bool uses_ivf() const noexcept;      // false when approx fell back to exact search (small matrix)
+  // The structure searched: "exact" (also when approx fell back on a small matrix), "ivf" or "graph".
+  std::string_view method() const noexcept;
+  bool uses_ivf() const noexcept;      // method() == "ivf"
+  std::size_t ef() const noexcept;     // graph: default beam width (0 for other methods)
   std::size_t nlist() const noexcept;  // clusters in force (1 when searching exactly)
   std::size_t nprobe() const noexcept; // default clusters probed per query (1 when searching exactly)
 

@@ -17,6 +17,10 @@ enum class ScalarType { f32, f64 };
 //         quarter): scored compressed to choose a shortlist (SearchParams::oversampling), which is
 //         then re-scored in float32, so the similarities returned are exact float32 similarities.
 enum class Storage { f32, bf16, int8 };
+
+// The approximate structure (IndexOptions::method).
+enum class ApproxMethod { automatic, ivf, graph };
+const char* method_name(ApproxMethod method);  // "auto", "ivf", "graph"
 const char* storage_name(Storage storage);  // "f32", "bf16", "int8"
 
 // A read-only 2-D view of the caller's data: any element strides (row-major, column-major, sliced),
@@ -48,13 +52,24 @@ struct IndexOptions {
   // Upper bound on threads used by one call; 0 means every hardware thread.
   std::size_t threads = 0;
 
-  // Approximate search: an inverted-file index (spherical k-means clusters) probed per query and
-  // re-ranked exactly. Matrices too small for it to pay off are searched exactly (approx stays set).
+  // Approximate search, re-ranked exactly: a graph (HNSW) walked on int8 navigation codes, or an
+  // inverted-file index (spherical k-means clusters) probed per query. Matrices too small for either to
+  // pay off are searched exactly (approx stays set).
   bool approx = false;
+  // Which structure `approx` builds. automatic: the graph, unless IVF options (nlist, nprobe) or bf16
+  // storage ask for IVF. Named explicitly, the graph is built whatever the matrix's size.
+  ApproxMethod method = ApproxMethod::automatic;
+  // Graph: neighbours per node on level 0 (upper levels have half; 0: 32), the build's beam width
+  // (0: 100), and the search's default beam width (0: calibrated to reach `recall`).
+  std::size_t graph_degree = 0;
+  std::size_t ef_construction = 0;
+  std::size_t ef = 0;
+  // IVF:
   std::size_t nlist = 0;       // clusters; 0 chooses from the row count
   std::size_t nprobe = 0;      // clusters probed per query; 0 calibrates it to reach `recall`
-  double recall = 0.0;         // target recall@10 for the calibration; 0: the default, which aims
-                               // for at least 0.95 on new queries (calibrates for 0.96)
+  double recall = 0.0;         // target recall@10 of the calibration (nprobe, or the graph's ef);
+                               // 0: the default, which aims for at least 0.95 on new queries
+                               // (calibrates for 0.96)
   std::uint64_t seed = 0x6e6e646578ULL;  // k-means sampling and seeding; same seed, same index
 
   Storage storage = Storage::f32;
@@ -83,7 +98,8 @@ struct LoadOptions {
 // Per-call settings, so one index can serve many threads with different needs.
 struct SearchParams {
   StopCheck should_stop;
-  std::size_t nprobe = 0;  // approximate indexes: clusters probed for this call; 0 uses the index's
+  std::size_t nprobe = 0;  // IVF indexes: clusters probed for this call; 0 uses the index's
+  std::size_t ef = 0;      // graph indexes: beam width for this call (at least k is used); 0 uses the index's
   // Compressed storage: rows shortlisted per result, ceil(k * oversampling), before the exact float32
   // re-scoring (Qdrant's name; faiss IndexRefine calls it k_factor). 0: the default, 1.5 for bf16 and
   // 2 for int8 with at least k + 8 rows (recall@10 against float32 >= 0.999 and >= 0.995 on real and

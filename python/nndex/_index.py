@@ -75,6 +75,15 @@ def _non_negative_int(value: Any, name: str) -> int:
     return int(value)
 
 
+def _as_approx(value: Any) -> tuple[bool, str]:
+    """(approx, method) from ``approx``: a bool (True: the automatic choice) or a method name."""
+    if isinstance(value, str):
+        if value not in ("graph", "ivf"):
+            raise ValueError(f"approx must be True, False, 'graph' or 'ivf', got {value!r}")
+        return True, value
+    return bool(value), "auto"
+
+
 def _as_storage(value: Any) -> str:
     """The one check of ``storage`` (the native side receives only these three names)."""
     if not isinstance(value, str) or value not in STORAGES:
@@ -122,20 +131,27 @@ class NNdex:
             Array or ChunkedArray of lists. :meth:`from_file` reads .npy, .npz and .parquet files.
         normalized: False (default) L2-normalises rows and queries, so scores are cosine similarities;
             True trusts the data as given and scores are raw dot products.
-        approx: approximate search: an inverted-file (IVF) index built here, probed per query and
-            re-ranked exactly. Matrices too small to gain from it are searched exactly.
+        approx: approximate search, re-ranked exactly. True (or "graph") builds a graph (HNSW) walked
+            on int8 navigation codes, the fastest choice for single queries and batches; "ivf" builds an
+            inverted-file index probed per query (True picks IVF when ``nlist``/``nprobe`` or
+            ``storage="bf16"`` are given). Matrices too small to gain from either are searched exactly.
         backend: "cpu" (the only backend in this build).
         enable_cache: True (default) keeps recent search results (see :meth:`cache_info`) and, for
             approximate indexes, reuses an index already built from identical data with identical
             options instead of running k-means again. False turns both off.
         gpu_device_index: accepted for compatibility; ignored on the CPU backend.
         threads: most threads one call may use; None uses every core.
-        nlist: (approx) number of clusters; None chooses about 2*sqrt(rows).
-        nprobe: (approx) clusters probed per query; None calibrates it at build time so that
+        nlist: (IVF) number of clusters; None chooses about 2*sqrt(rows).
+        nprobe: (IVF) clusters probed per query; None calibrates it at build time so that
             recall@10 reaches ``recall``.
-        recall: (approx) target recall@10 for that calibration; the default aims for at least 0.95
-            on new queries (it calibrates for 0.96, a margin for sampling noise).
-        seed: (approx) seed of the k-means sampling; equal seeds give identical indexes.
+        ef: (graph) candidates the walk keeps per query (hnswlib's ``ef``); None calibrates it at
+            build time so that recall@10 reaches ``recall``. :meth:`search` can override it per call.
+        graph_degree: (graph) neighbours per node on the bottom level (hnswlib's ``2 * M``); None: 32.
+        ef_construction: (graph) candidates kept while linking a new node; None: 100.
+        recall: (approx) target recall@10 for the calibration of nprobe or ef; the default aims for
+            at least 0.95 on new queries (it calibrates for 0.96, a margin for sampling noise).
+        seed: (approx) seed of the k-means sampling and of the graph's levels; equal seeds give
+            identical IVF indexes (a graph built on several threads links in a timing-dependent order).
         storage: how rows are stored and scanned: "f32" (default: float32, scored exactly), "bf16"
             (bfloat16, half the bytes) or "int8" (a byte per value and a float scale per row, a
             quarter). Compressed rows choose a shortlist of ``ceil(k * oversampling)`` candidates
@@ -166,15 +182,19 @@ class NNdex:
         recall: float | None = None,
         seed: int | None = None,
         storage: str = "f32",
+        ef: int | None = None,
+        graph_degree: int | None = None,
+        ef_construction: int | None = None,
     ) -> None:
         self._build(data, normalized, approx, backend, enable_cache, gpu_device_index, threads=threads, nlist=nlist,
-                    nprobe=nprobe, recall=recall, seed=seed, storage=storage)
+                    nprobe=nprobe, recall=recall, seed=seed, storage=storage, ef=ef, graph_degree=graph_degree,
+                    ef_construction=ef_construction)
 
     def _build(
         self,
         data: Any,
         normalized: bool = False,
-        approx: bool = False,
+        approx: bool | str = False,
         backend: str = "cpu",
         enable_cache: bool = True,
         gpu_device_index: int | None = None,
@@ -185,6 +205,9 @@ class NNdex:
         recall: float | None = None,
         seed: int | None = None,
         storage: str = "f32",
+        ef: int | None = None,
+        graph_degree: int | None = None,
+        ef_construction: int | None = None,
         borrow: bool = False,
         rows_file: tuple[str, int] | None = None,
     ) -> None:
@@ -194,11 +217,14 @@ class NNdex:
             raise ValueError(f"unsupported backend {backend!r}, expected one of: {', '.join(_BACKENDS)}")
         if backend.lower() == "gpu":
             raise ValueError("backend='gpu' is not available in this build of nndex; use backend='cpu'")
-        approx = bool(approx)
+        approx, method = _as_approx(approx)
         # Types are checked here; values by the native constructor (ranges, nlist <= rows, which
         # options need approx=True, nprobe with recall), except what its 0 = "choose" cannot carry.
         nlist_value = 0 if nlist is None else _positive_int(nlist, "nlist")
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
+        ef_value = 0 if ef is None else _positive_int(ef, "ef")
+        degree_value = 0 if graph_degree is None else _positive_int(graph_degree, "graph_degree")
+        efc_value = 0 if ef_construction is None else _positive_int(ef_construction, "ef_construction")
         if recall is None:
             recall_value = 0.0
         else:
@@ -230,13 +256,14 @@ class NNdex:
             if digest is not None:
                 layout = "C" if arr.flags.c_contiguous else "F"
                 key = (digest, arr.dtype.str, arr.shape, layout, normalized, threads_value,
-                       nlist_value, nprobe_value, recall_value, seed_value, storage_value)
+                       nlist_value, nprobe_value, recall_value, seed_value, storage_value, method, ef_value,
+                       degree_value, efc_value)
                 shared = INDEX_CACHE.get(key)
         self._reused = shared is not None
         if shared is None:
             native = _nndex.Index(
                 arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value,
-                storage_value, borrow, *(rows_file or ("", 0)),
+                storage_value, borrow, *(rows_file or ("", 0)), method, ef_value, degree_value, efc_value,
             )
             if key is not None:
                 shared = SharedIndex(native)
@@ -304,12 +331,14 @@ class NNdex:
         *,
         nprobe: int | None = None,
         oversampling: float | None = None,
+        ef: int | None = None,
     ) -> Union[SearchResult, Any, list[Any]]:
         """Returns (indices, similarities) of the min(k, rows) most similar rows, most similar first.
 
         A 1-D query gives 1-D int64 and float32 arrays; a 2-D (n, dims) query gives (n, min(k, rows))
         arrays. Equal similarities are ordered by row index. ``nprobe`` overrides the index's number of
-        probed clusters for this call (approximate indexes only). Queries may be anything the
+        probed clusters for this call (IVF indexes only), ``ef`` the graph walk's candidates (graph indexes
+        only; at least k are used). Queries may be anything the
         constructor accepts as data (numpy, lists, pandas, polars, pyarrow).
 
         ``oversampling`` (``storage="bf16"``/``"int8"`` only; ignored by float32 indexes): the
@@ -332,6 +361,7 @@ class NNdex:
             type(k) is int
             and nprobe is None
             and oversampling is None
+            and ef is None
             and dataframe is None
             and type(query) is np.ndarray
             and query.ndim == 1
@@ -343,6 +373,7 @@ class NNdex:
         k = _as_k(k)
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         oversampling_value = _as_oversampling(oversampling)
+        ef_value = 0 if ef is None else _positive_int(ef, "ef")
         frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
         if (
             type(query) is np.ndarray
@@ -356,9 +387,9 @@ class NNdex:
             if q.ndim == 1:
                 q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim == 1:
-            result = self._searcher.search(q, k, nprobe_value, oversampling_value)
+            result = self._searcher.search(q, k, nprobe_value, oversampling_value, ef_value)
         else:
-            result = self._searcher.search_batch(q, k, nprobe_value, oversampling_value)
+            result = self._searcher.search_batch(q, k, nprobe_value, oversampling_value, ef_value)
         if frame_kind is None:
             return result
         ids, sims = result
@@ -450,8 +481,19 @@ class NNdex:
 
     @property
     def approx(self) -> bool:
-        """Whether approximate (IVF) search was requested."""
+        """Whether approximate search was requested (see :attr:`method` for what was built)."""
         return self._index.approx
+
+    @property
+    def method(self) -> str:
+        """The structure searched: "graph", "ivf", or "exact" (also when approx fell back to exact
+        search on a small matrix)."""
+        return self._index.method
+
+    @property
+    def ef(self) -> int:
+        """Graph indexes: candidates the walk keeps per query by default (0 for other methods)."""
+        return self._index.ef
 
     @property
     def uses_ivf(self) -> bool:
@@ -497,7 +539,9 @@ class NNdex:
         return self._index.memory_bytes
 
     def __repr__(self) -> str:
-        ivf = f", nlist={self.nlist}, nprobe={self.nprobe}" if self.uses_ivf else ""
+        ivf = f", method='ivf', nlist={self.nlist}, nprobe={self.nprobe}" if self.uses_ivf else ""
+        if self.method == "graph":
+            ivf = f", method='graph', ef={self.ef}"
         storage = self.storage
         stored = "" if storage == "f32" else f", storage={storage!r}"
         return (

@@ -3,8 +3,8 @@
 Commands::
 
     nndex build DATA -o INDEX [--key K] [--normalized] [--storage {f32,bf16,int8}]
-                [--approx [--recall R | --nprobe N] [--nlist N]]
-    nndex search INDEX QUERIES -k K [-o OUT] [--key K] [--nprobe N] [--oversampling F]
+                [--approx [graph|ivf] [--recall R | --nprobe N | --ef N] [--nlist N]]
+    nndex search INDEX QUERIES -k K [-o OUT] [--key K] [--nprobe N | --ef N] [--oversampling F]
     nndex info INDEX [--json]
 
 DATA and QUERIES are .npy, .npz or .parquet files (see :meth:`nndex.NNdex.from_file`). ``search``
@@ -75,7 +75,13 @@ def _register_build(subparsers: Any) -> None:
     p.add_argument("-o", "--output", required=True, metavar="INDEX", help="index file to write")
     p.add_argument("--key", help="array (.npz) or column (.parquet) to read; default: the only one")
     p.add_argument("--normalized", action="store_true", help="score raw dot products (rows are not normalised)")
-    p.add_argument("--approx", action="store_true", help="approximate (IVF) index")
+    p.add_argument(
+        "--approx",
+        nargs="?",
+        const="auto",
+        choices=("auto", "graph", "ivf"),
+        help="approximate index: a graph (the default choice) or IVF",
+    )
     p.add_argument(
         "--storage",
         choices=("f32", "bf16", "int8"),
@@ -83,9 +89,10 @@ def _register_build(subparsers: Any) -> None:
         help="how rows are stored: f32 (default), or bf16 / int8 scanned compressed and re-scored exactly "
         "in float32",
     )
-    p.add_argument("--recall", type=float, metavar="R", help="(approx) target recall@10 that calibrates nprobe")
-    p.add_argument("--nlist", type=int, metavar="N", help="(approx) number of clusters")
-    p.add_argument("--nprobe", type=int, metavar="N", help="(approx) clusters probed per query")
+    p.add_argument("--recall", type=float, metavar="R", help="(approx) target recall@10 that calibrates nprobe or ef")
+    p.add_argument("--nlist", type=int, metavar="N", help="(IVF) number of clusters")
+    p.add_argument("--nprobe", type=int, metavar="N", help="(IVF) clusters probed per query")
+    p.add_argument("--ef", type=int, metavar="N", help="(graph) candidates the walk keeps per query")
     p.add_argument("--seed", type=int, metavar="S", help="(approx) k-means seed")
     p.add_argument("--threads", type=int, metavar="T", help="threads to use (default: every core)")
 
@@ -95,14 +102,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from nndex._io import load_matrix
     from nndex._progress import bar_factory, spinner
 
-    if not args.approx and (args.recall is not None or args.nlist is not None or args.nprobe is not None):
-        raise CommandError("--recall, --nlist and --nprobe need --approx")
+    if not args.approx and any(getattr(args, n) is not None for n in ("recall", "nlist", "nprobe", "ef")):
+        raise CommandError("--recall, --nlist, --nprobe and --ef need --approx")
     show = not args.quiet
     bars = None if show else False  # on a terminal only, unless --quiet
     start = time.perf_counter()
     data = load_matrix(args.data, args.key, progress=bar_factory(bars))
-    options = {"normalized": args.normalized, "approx": args.approx, "storage": args.storage, "enable_cache": False}
-    for name in ("recall", "nlist", "nprobe", "seed", "threads"):
+    approx = {None: False, "auto": True}.get(args.approx, args.approx)  # True: the automatic choice
+    options = {"normalized": args.normalized, "approx": approx, "storage": args.storage, "enable_cache": False}
+    for name in ("recall", "nlist", "nprobe", "ef", "seed", "threads"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     try:
@@ -114,10 +122,12 @@ def _cmd_build(args: argparse.Namespace) -> int:
     with spinner("saving", enabled=bars):
         index.save(args.output)
     if show:
-        if index._index.uses_ivf:
+        if index.method == "graph":
+            kind = f"an approximate graph index (ef={index.ef})"
+        elif index._index.uses_ivf:
             kind = f"an approximate index (nlist={index.nlist}, nprobe={index.nprobe})"
         elif args.approx:
-            kind = "an exact index (too few rows for IVF)"
+            kind = "an exact index (too few rows for an approximate one)"
         else:
             kind = "an exact index"
         if index.storage != "f32":
@@ -150,7 +160,8 @@ def _register_search(subparsers: Any) -> None:
     p.add_argument("-k", type=int, default=10, help="neighbours per query (default 10)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (.npz, .npy, .parquet, .csv); default: CSV on stdout")
     p.add_argument("--key", help="array (.npz) or column (.parquet) of QUERIES to read")
-    p.add_argument("--nprobe", type=int, metavar="N", help="(approx) clusters probed per query")
+    p.add_argument("--nprobe", type=int, metavar="N", help="(IVF) clusters probed per query")
+    p.add_argument("--ef", type=int, metavar="N", help="(graph) candidates the walk keeps per query")
     p.add_argument(
         "--oversampling",
         type=float,
@@ -197,7 +208,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
             end = min(n, begin + _SEARCH_BATCH)
             try:
                 ids[begin:end], sims[begin:end] = index.search(
-                    queries[begin:end], k=args.k, nprobe=args.nprobe, oversampling=args.oversampling
+                    queries[begin:end], k=args.k, nprobe=args.nprobe, oversampling=args.oversampling, ef=args.ef
                 )
             except ValueError as exc:
                 raise CommandError(f"'{args.queries}': {exc}") from None
@@ -304,6 +315,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "approx": index.approx,
         "storage": index.storage,
         "ivf": bool(index._index.uses_ivf),
+        "method": index.method,
+        "ef": index.ef,
         "nlist": index.nlist,
         "nprobe": index.nprobe,
         "file_bytes": os.path.getsize(args.index),

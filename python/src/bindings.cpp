@@ -44,6 +44,13 @@ nndex::Storage storage_of(std::string_view name) {
   throw nndex::InvalidArgument("storage must be 'f32', 'bf16' or 'int8', got '" + std::string(name) + "'");
 }
 
+nndex::ApproxMethod method_of(std::string_view name) {
+  if (name == "auto") return nndex::ApproxMethod::automatic;
+  if (name == "ivf") return nndex::ApproxMethod::ivf;
+  if (name == "graph") return nndex::ApproxMethod::graph;
+  throw nndex::InvalidArgument("approx must be True, False, 'ivf' or 'graph', got '" + std::string(name) + "'");
+}
+
 // What a borrowing index holds on to: a reference to the caller's array (and so to the memory map
 // under it), dropped with the GIL taken, since the last reference to the rows may go from any thread.
 // Once the interpreter is gone the reference is left alone (as nanobind does).
@@ -82,12 +89,12 @@ struct CachedIndex {
 };
 
 // The cache key of `queries`: their elements in C order (gathered into `scratch` when the view is
-// strided), dtype, shape, k, nprobe and oversampling.
-nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k, std::size_t nprobe,
+// strided), dtype, shape, k, nprobe, ef and oversampling.
+nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k, std::size_t nprobe, std::size_t ef,
                           double oversampling, std::vector<std::byte>& scratch) {
   const std::size_t item = q.type == nndex::ScalarType::f32 ? sizeof(float) : sizeof(double);
   nndex_py::QueryKey key{nullptr, q.rows * q.cols * item, q.type == nndex::ScalarType::f32 ? std::uint8_t{0} : std::uint8_t{1},
-                         two_d, q.rows, q.cols, k, nprobe, oversampling};
+                         two_d, q.rows, q.cols, k, nprobe, ef, oversampling};
   if (q.col_stride == 1 && (q.rows == 1 || q.row_stride == static_cast<std::ptrdiff_t>(q.cols))) {
     key.data = static_cast<const std::byte*>(q.data);
     return key;
@@ -107,7 +114,7 @@ nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k,
 // One search, answered from `cache` when it holds the result and stored there on a miss. The lookup
 // and the fill run in this call, with the GIL held; only the search itself may release it.
 nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, std::size_t nprobe,
-                     double oversampling, bool two_d, CachedIndex* cached = nullptr) {
+                     std::size_t ef, double oversampling, bool two_d, CachedIndex* cached = nullptr) {
   // Checked before the cache is consulted, so a refused call leaves the cache's counts alone (and no
   // NaN ever reaches a key).
   if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
@@ -124,13 +131,13 @@ nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries
   nndex_py::QueryKey key;
   std::uint64_t hash = 0;
   if (use_cache) {
-    key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, oversampling, scratch);
+    key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, ef, oversampling, scratch);
     hash = cached->cache.hash(key);
     if (cached->cache.lookup(key, hash, ids.get(), sims.get(), count))
       return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
                             owned_array(std::move(sims), queries.rows, kk, two_d));
   }
-  nndex::SearchParams params{&python_interrupt_pending, nprobe, oversampling};
+  nndex::SearchParams params{&python_interrupt_pending, nprobe, ef, oversampling};
   if (queries.rows * index.rows() * index.dims() < kGilFreeWork) {
     // A few microseconds of work: releasing and re-taking the GIL would cost a noticeable share.
     index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
@@ -144,16 +151,16 @@ nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries
 }
 
 nb::tuple search_one(const nndex::Index& index, const Query& query, std::int64_t k, std::size_t nprobe,
-                     double oversampling, CachedIndex* cached) {
+                     std::size_t ef, double oversampling, CachedIndex* cached) {
   if (query.shape(0) != index.dims()) throw nndex::DimensionMismatch(index.dims(), query.shape(0), "query");
-  return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, oversampling,
-                    false, cached);
+  return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, ef,
+                    oversampling, false, cached);
 }
 
 }  // namespace
 
 NB_MODULE(_nndex, m) {
-  m.doc() = "nndex native extension: exact and approximate (IVF) top-k similarity search, and the query-result "
+  m.doc() = "nndex native extension: exact and approximate (graph, IVF) top-k similarity search, and the query-result "
             "cache (use the nndex package, not this module).";
   m.attr("__version__") = NNDEX_VERSION_STRING;
 
@@ -178,7 +185,8 @@ NB_MODULE(_nndex, m) {
           "__init__",
           [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
              std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow,
-             std::string rows_path, std::uint64_t rows_offset) {
+             std::string rows_path, std::uint64_t rows_offset, std::string_view method, std::size_t ef,
+             std::size_t graph_degree, std::size_t ef_construction) {
             const nndex::MatrixView view = view_of(data);
             nndex::IndexOptions options;
             options.normalized = normalized;
@@ -189,6 +197,10 @@ NB_MODULE(_nndex, m) {
             options.recall = recall;
             options.seed = seed;
             options.storage = storage_of(storage);
+            options.method = method_of(method);
+            options.ef = ef;
+            options.graph_degree = graph_degree;
+            options.ef_construction = ef_construction;
             // borrow: compressed storage re-ranks from `data` itself (kept alive) instead of a copy.
             // rows_path / rows_offset: where a borrowed C-order view's rows lie in its file (a .npy), so
             // re-ranking reads them with pread rather than through the map (nndex::RowFile).
@@ -198,19 +210,20 @@ NB_MODULE(_nndex, m) {
             new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending, rows_file);
           },
           "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a,
-          "storage"_a = "f32", "borrow"_a = false, "rows_path"_a = "", "rows_offset"_a = 0)
+          "storage"_a = "f32", "borrow"_a = false, "rows_path"_a = "", "rows_offset"_a = 0, "method"_a = "auto",
+          "ef"_a = 0, "graph_degree"_a = 0, "ef_construction"_a = 0)
       .def(
           "search",
-          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling) {
-            return search_one(self, query, k, nprobe, oversampling, nullptr);
+          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
+            return search_one(self, query, k, nprobe, ef, oversampling, nullptr);
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
       .def(
           "search_batch",
-          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling) {
-            return run_search(self, view_of(queries), k, nprobe, oversampling, true);
+          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
+            return run_search(self, view_of(queries), k, nprobe, ef, oversampling, true);
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
       .def_prop_ro("rows", &nndex::Index::rows)
       .def_prop_ro("dims", &nndex::Index::dims)
       .def_prop_ro("normalized", &nndex::Index::normalized)
@@ -256,7 +269,9 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("approx", &nndex::Index::approx)
       .def_prop_ro("uses_ivf", &nndex::Index::uses_ivf)
       .def_prop_ro("nlist", &nndex::Index::nlist)
-      .def_prop_ro("nprobe", &nndex::Index::nprobe);
+      .def_prop_ro("nprobe", &nndex::Index::nprobe)
+      .def_prop_ro("method", [](const nndex::Index& i) { return std::string(i.method()); })
+      .def_prop_ro("ef", &nndex::Index::ef);
 
   nb::class_<CachedIndex>(m, "QueryCache")
       .def(
@@ -271,16 +286,16 @@ NB_MODULE(_nndex, m) {
           "A bounded LRU of search results over `index`; search() and search_batch() as Index's.")
       .def(
           "search",
-          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling) {
-            return search_one(*self.index, query, k, nprobe, oversampling, &self);
+          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
+            return search_one(*self.index, query, k, nprobe, ef, oversampling, &self);
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
       .def(
           "search_batch",
-          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling) {
-            return run_search(*self.index, view_of(queries), k, nprobe, oversampling, true, &self);
+          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
+            return run_search(*self.index, view_of(queries), k, nprobe, ef, oversampling, true, &self);
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
       .def(
           "stats",
           [](const CachedIndex& self) {

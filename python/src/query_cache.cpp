@@ -64,7 +64,7 @@ QueryCache::QueryCache(std::size_t max_entries, std::size_t max_bytes, bool coll
 std::uint64_t QueryCache::hash(const QueryKey& key) const noexcept {
   if (colliding_hash_) return 0;
   const std::uint64_t shape = (key.rows * 0x9E3779B97F4A7C15ULL) ^ rotl(key.cols, 21) ^ rotl(key.k, 42) ^
-                              (key.nprobe * kP3) ^ rotl(std::bit_cast<std::uint64_t>(key.oversampling), 11) ^
+                              (key.nprobe * kP3) ^ rotl(key.ef * kP3, 33) ^ rotl(std::bit_cast<std::uint64_t>(key.oversampling), 11) ^
                               (std::uint64_t{key.dtype} << 1) ^ std::uint64_t{key.two_d};
   return hash_bytes(key.data, key.bytes, shape);
 }
@@ -74,7 +74,7 @@ QueryCache::List::iterator QueryCache::find(const QueryKey& key, std::uint64_t h
   for (; first != last; ++first) {
     const Entry& e = *first->second;
     if (e.dtype == key.dtype && e.two_d == key.two_d && e.rows == key.rows && e.cols == key.cols && e.k == key.k &&
-        e.nprobe == key.nprobe &&
+        e.nprobe == key.nprobe && e.ef == key.ef &&
         std::bit_cast<std::uint64_t>(e.oversampling) == std::bit_cast<std::uint64_t>(key.oversampling) &&
         e.query_bytes == key.bytes &&
         (key.bytes == 0 || std::memcmp(e.query(), key.data, key.bytes) == 0))
@@ -118,8 +118,8 @@ void QueryCache::insert(const QueryKey& key, std::uint64_t hash, const std::int6
   std::memcpy(buffer.get(), ids, count * sizeof(std::int64_t));
   std::memcpy(buffer.get() + count * sizeof(std::int64_t), sims, count * sizeof(float));
   if (key.bytes != 0) std::memcpy(buffer.get() + result_bytes, key.data, key.bytes);
-  Entry entry{hash,       key.dtype,        key.two_d, key.rows, key.cols,          key.k,
-              key.nprobe, key.oversampling, key.bytes, count,    std::move(buffer), capacity, charge};
+  Entry entry{hash,   key.dtype,        key.two_d, key.rows, key.cols,          key.k,    key.nprobe,
+              key.ef, key.oversampling, key.bytes, count,    std::move(buffer), capacity, charge};
   std::lock_guard lock(mutex_);
   if (const auto it = find(key, hash); it != lru_.end()) {  // stored by another thread meanwhile
     lru_.splice(lru_.begin(), lru_, it);

@@ -2,7 +2,7 @@
 // looked up and filled inside the same native call as the search, so a miss costs one hash of the
 // query bytes and one lookup.
 //
-// Keys are a 64-bit hash of the query's bytes, dtype, shape, k, nprobe and oversampling; a hash match is confirmed
+// Keys are a 64-bit hash of the query's bytes, dtype, shape, k, nprobe, ef and oversampling; a hash match is confirmed
 // by comparing the stored query bytes and every other key field in full, so equal hashes never
 // suffice. Results are stored as private copies and copied out on a hit, so callers can never reach
 // (or corrupt) what the cache holds. Bounded by entries and by bytes; every member is thread-safe.
@@ -27,6 +27,7 @@ struct QueryKey {
   std::size_t cols = 0;
   std::size_t k = 0;
   std::size_t nprobe = 0;
+  std::size_t ef = 0;
   double oversampling = 0.0;  // compared bit for bit (the search refuses NaN before anything is stored)
 };
 
@@ -67,7 +68,7 @@ class QueryCache {
     std::uint64_t hash;
     std::uint8_t dtype;
     bool two_d;
-    std::size_t rows, cols, k, nprobe;
+    std::size_t rows, cols, k, nprobe, ef;
     double oversampling;
     std::size_t query_bytes;
     std::size_t count;

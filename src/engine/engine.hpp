@@ -1,7 +1,8 @@
 // The search engine an Index holds: exactly one, chosen when the index is built or loaded.
 //   exact: the packed matrix, scanned in full by the fused score + top-k loop (exact/);
 //   ivf:   clustered lists probed per query and re-ranked exactly (ivf/);
-//   compressed: bf16 / int8 codes scanned in full to shortlist rows, re-scored in float32 (exact/, storage/).
+//   compressed: bf16 / int8 codes scanned in full to shortlist rows, re-scored in float32 (exact/, storage/);
+//   graph: an HNSW graph walked on int8 navigation codes, its beam re-scored in float32 (graph/).
 // Index (src/index.cpp) validates, prepares queries and hands them here; storage codecs, id maps and
 // other backends plug in as further engines.
 #pragma once
@@ -13,6 +14,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "io/index_file.hpp"
+#include "graph/graph_index.hpp"
 #include "ivf/ivf_index.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
@@ -25,7 +27,9 @@ class Engine {
  public:
   virtual ~Engine() = default;
 
+  virtual const char* method() const { return "exact"; }  // "exact", "ivf" or "graph"
   virtual bool uses_ivf() const { return false; }
+  virtual std::size_t ef() const { return 0; }       // graph: default beam width (0: not a graph)
   virtual std::size_t nlist() const { return 1; }   // clusters in force (1: exact)
   virtual std::size_t nprobe() const { return 1; }  // default clusters probed per query (1: exact)
   virtual std::size_t memory_bytes() const = 0;
@@ -44,6 +48,7 @@ class Engine {
 
 std::unique_ptr<Engine> make_exact_engine(core::TiledMatrix matrix);
 std::unique_ptr<Engine> make_ivf_engine(std::unique_ptr<ivf::IvfIndex> ivf);
+std::unique_ptr<Engine> make_graph_engine(std::unique_ptr<graph::GraphIndex> graph, Storage storage);
 std::unique_ptr<Engine> make_compressed_engine(storage::CodeMatrix codes, storage::ExactRows rows);
 
 }  // namespace nndex::engine

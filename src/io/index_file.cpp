@@ -9,56 +9,15 @@
 
 #include "io/checksum.hpp"
 #include "io/file_access.hpp"
+#include "io/format.hpp"
+#include "io/graph_sections.hpp"
 #include "nndex/errors.hpp"
 
 namespace nndex::io {
 namespace {
 
-static_assert(std::endian::native == std::endian::little, "the index format is little-endian");
+using namespace format;
 
-constexpr char kMagic[8] = {'N', 'N', 'D', 'E', 'X', 'I', 'D', 'X'};
-constexpr std::size_t kAlign = 4096;  // sections start on page boundaries: mappable, 64-byte aligned
-constexpr std::size_t kFixedHeader = 64;
-constexpr std::size_t kSectionEntry = 32;
-constexpr std::size_t kMaxSections = 8;
-
-constexpr std::uint32_t kNormalized = 1, kApprox = 2, kIvf = 4, kBf16 = 8, kInt8 = 16;  // header flags
-constexpr std::uint32_t kKnownFlags = kNormalized | kApprox | kIvf | kBf16 | kInt8;
-enum SectionKind : std::uint32_t {
-  kTiles = 1, kIds = 2, kClusters = 3, kCentroids = 4, kCodes = 5, kScales = 6, kRows = 7
-};
-
-struct FixedHeader {
-  char magic[8];
-  std::uint32_t version;
-  std::uint32_t header_bytes;  // fixed header + section table (the header checksum follows)
-  std::uint32_t flags;
-  std::uint32_t block_rows;
-  std::uint64_t rows;
-  std::uint64_t dims;
-  std::uint64_t nlist;
-  std::uint64_t nprobe;
-  std::uint64_t sections;
-};
-static_assert(sizeof(FixedHeader) == kFixedHeader);
-
-struct SectionEntry {
-  std::uint32_t kind;
-  std::uint32_t element_bytes;
-  std::uint64_t offset;
-  std::uint64_t bytes;
-  std::uint64_t checksum;  // XXH64 (seed 0) of the section's bytes
-};
-static_assert(sizeof(SectionEntry) == kSectionEntry);
-
-struct Section {
-  SectionKind kind;
-  std::uint32_t element_bytes;
-  const void* data;
-  std::size_t bytes;
-};
-
-std::size_t align_up(std::size_t x) { return (x + kAlign - 1) / kAlign * kAlign; }
 
 // Lays out header and sections; `emit(offset, data, bytes)` writes each piece.
 template <class Emit>
@@ -66,11 +25,13 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
   std::vector<Section> sections;
   std::vector<std::uint64_t> cluster_words;
   std::vector<float> materialised;  // float32 rows of an index that borrows them from the caller
+  GraphInfo graph_info{};
   FixedHeader h{};
   std::memcpy(h.magic, kMagic, sizeof kMagic);
   h.version = kFormatVersion;
   h.flags = (c.normalized ? kNormalized : 0) | (c.approx ? kApprox : 0) | (c.ivf ? kIvf : 0);
   if (c.codes != nullptr) h.flags |= c.codes->codec() == kernels::Codec::int8 ? kInt8 : kBf16;
+  if (c.graph != nullptr) h.flags |= kGraph | (c.graph_storage == Storage::int8 ? kInt8 : 0);
   h.block_rows = static_cast<std::uint32_t>(kernels::kBlockRows);
   h.rows = c.rows;
   h.dims = c.dims;
@@ -83,7 +44,7 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
     sections.push_back({kIds, 8, p.ids.data(), p.ids.size() * sizeof(std::int64_t)});
     sections.push_back({kClusters, 8, cluster_words.data(), cluster_words.size() * sizeof(std::uint64_t)});
     sections.push_back({kCentroids, 4, p.centroids.data(), p.centroids.bytes()});
-  } else if (c.codes == nullptr) {
+  } else if (c.codes == nullptr && c.graph == nullptr) {
     sections.push_back({kTiles, 4, c.matrix->data(), c.matrix->bytes()});
   }
   if (c.codes != nullptr) {
@@ -92,6 +53,9 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
     sections.push_back({kCodes, m.codec() == kernels::Codec::int8 ? 1u : 2u, m.codes(),
                         m.code_bytes() + kernels::kCodeSlackBytes});
     if (m.codec() == kernels::Codec::int8) sections.push_back({kScales, 4, m.scales(), m.scale_count() * sizeof(float)});
+  }
+  if (c.graph != nullptr) add_graph_sections(*c.graph, graph_info, sections);
+  if (c.codes != nullptr || c.graph != nullptr) {
     const storage::ExactRows& rows = *c.exact_rows;
     const float* prepared = rows.prepared();
     if (prepared == nullptr) {
@@ -121,40 +85,6 @@ std::size_t serialise(const IndexContents& c, Emit&& emit) {
   return offset;  // total size, padded to the alignment
 }
 
-[[noreturn]] void bad(const std::string& name, const std::string& problem) {
-  throw FileFormatError("nndex index file '" + name + "': " + problem);
-}
-
-bool all_finite(const float* v, std::size_t n) {
-  // Exponent bits all ones means NaN or infinity; integer form so the loop vectorises.
-  std::uint32_t bad_bits = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, v + i, sizeof bits);
-    bad_bits |= static_cast<std::uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  return bad_bits == 0;
-}
-
-template <class T>
-const T* section_data(const std::string& name, std::span<const std::byte> bytes, const SectionEntry& e,
-                      std::size_t expected_bytes, const char* what, bool verify) {
-  if (e.bytes != expected_bytes)
-    bad(name, std::string(what) + " section holds " + std::to_string(e.bytes) + " bytes, expected " +
-                  std::to_string(expected_bytes));
-  if (e.offset % kAlign != 0 || e.offset > bytes.size() || e.bytes > bytes.size() - e.offset)
-    bad(name, std::string(what) + " section lies outside the file (truncated?)");
-  if (verify && xxh64(bytes.data() + e.offset, e.bytes) != e.checksum)
-    bad(name, std::string("checksum mismatch in the ") + what + " section (the file is corrupt)");
-  const T* data = reinterpret_cast<const T*>(bytes.data() + e.offset);
-  if constexpr (std::is_same_v<T, float>) {
-    if (!verify) return data;  // a trusted file: no pass over the payload at all
-    // Checksums catch damage, not a crafted file: NaN/inf would silently drop rows from results.
-    if (!all_finite(data, e.bytes / sizeof(float))) bad(name, std::string("non-finite values in the ") + what + " section");
-  }
-  return data;
-}
-
 // The layout is canonical, so no byte of a file goes unchecked: the sections follow the header in
 // table order, each at the first page boundary after the previous piece, the file ends at the page
 // boundary after the last one, and every padding byte in between is zero.
@@ -176,12 +106,6 @@ void check_layout(const std::string& name, std::span<const std::byte> bytes, std
     bad(name, "the file holds " + std::to_string(bytes.size()) + " bytes, expected " + std::to_string(align_up(at)) +
                   " (truncated, or bytes appended)");
   zero_padding(at, bytes.size());
-}
-
-// a * b, or nullopt on overflow.
-std::optional<std::size_t> mul(std::size_t a, std::size_t b) {
-  if (a != 0 && b > std::numeric_limits<std::size_t>::max() / a) return std::nullopt;
-  return a * b;
 }
 
 // The compressed sections: `stored` code rows (the IVF's padded slots, or the rows), their scales for
@@ -276,11 +200,15 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   out.storage = !compressed ? Storage::f32 : (h.flags & kInt8) ? Storage::int8 : Storage::bf16;
   if ((h.flags & kIvf) && !(h.flags & kApprox)) bad(name, "an IVF index must be flagged approximate");
   if (!(h.flags & kIvf) && (h.nlist != 0 || h.nprobe != 0)) bad(name, "nlist/nprobe set on an index without IVF");
+  const bool is_graph = (h.flags & kGraph) != 0;
+  if (is_graph && ((h.flags & (kIvf | kBf16)) || !(h.flags & kApprox)))
+    bad(name, "a graph index must be approximate, without IVF or bf16 flags");
   for (const auto& e : table) {
-    const std::uint32_t want = e.kind == kIds || e.kind == kClusters ? 8
-                               : e.kind == kCodes                   ? (codec == kernels::Codec::int8 ? 1 : 2)
-                                                                    : 4;
-    if (e.kind < kTiles || e.kind > kRows) bad(name, "unknown section kind " + std::to_string(e.kind));
+    const std::uint32_t want = e.kind == kIds || e.kind == kClusters || e.kind == kGraphInfo ? 8
+                               : e.kind == kCodes ? (codec == kernels::Codec::int8 ? 1 : 2)
+                               : e.kind == kNavCodes ? 1
+                                                     : 4;
+    if (e.kind < kTiles || e.kind > kUpperLinks) bad(name, "unknown section kind " + std::to_string(e.kind));
     if (e.element_bytes != want) bad(name, "section element size " + std::to_string(e.element_bytes) + " is wrong");
     for (const auto& other : table)
       if (&other != &e && other.kind == e.kind) bad(name, "section kind " + std::to_string(e.kind) + " appears twice");
@@ -288,11 +216,21 @@ LoadedIndex read_index(const std::string& name, std::span<const std::byte> bytes
   // float32: tiles (+ ids, clusters, centroids with IVF); compressed: codes, rows, scales for int8, and
   // the same IVF sections without tiles.
   const std::size_t expected_sections =
-      ((h.flags & kIvf) ? 3u : 0u) + (!compressed ? 1u : (codec == kernels::Codec::int8 ? 3u : 2u));
+      is_graph ? 7u : ((h.flags & kIvf) ? 3u : 0u) + (!compressed ? 1u : (codec == kernels::Codec::int8 ? 3u : 2u));
   if (h.sections != expected_sections)
     bad(name, std::to_string(h.sections) + " sections, expected " + std::to_string(expected_sections));
   const std::size_t header_end = h.header_bytes + sizeof(std::uint64_t);
 
+  if (is_graph) {
+    if (h.nlist != 0 || h.nprobe != 0) bad(name, "nlist/nprobe set on a graph index");
+    out.graph = read_graph_sections(name, bytes, owner, verify, h.rows, h.dims, find);
+    const auto row_bytes = mul(h.rows, h.dims * sizeof(float));
+    if (!row_bytes) bad(name, "absurd shape");
+    const float* rows = section_data<float>(name, bytes, find(kRows, "rows"), *row_bytes, "rows", verify);
+    out.graph->exact_rows = storage::ExactRows::mapped(rows, h.rows, h.dims, owner);
+    check_layout(name, bytes, header_end, table);
+    return out;
+  }
   // Sizes are checked against the file before anything is allocated or read.
   if (!(h.flags & kIvf)) {
     const auto floats = mul(h.rows + (kernels::kBlockRows - 1), h.dims);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/tiled_matrix.hpp"
+#include "graph/graph_index.hpp"
 #include "ivf/ivf_index.hpp"
 #include "nndex/types.hpp"
 #include "storage/code_matrix.hpp"
@@ -17,10 +18,10 @@
 
 namespace nndex::io {
 
-// 3: compressed storage (codes, scales and float32 rows sections). 2: XXH64 checksums (1 used XXH3-64)
+// 4: graph indexes (graph sections, flag). 3: compressed storage (codes, scales and float32 rows sections). 2: XXH64 checksums (1 used XXH3-64)
 // and a canonical layout with zero padding. Version 2 files (float32 only) read as before; version 1
 // files are refused with a message asking for them to be re-saved.
-inline constexpr std::uint32_t kFormatVersion = 3;
+inline constexpr std::uint32_t kFormatVersion = 4;
 inline constexpr std::uint32_t kOldestReadableVersion = 2;
 
 struct IndexContents {
@@ -31,7 +32,9 @@ struct IndexContents {
   const core::TiledMatrix* matrix = nullptr;      // exact storage, or
   const ivf::IvfIndex::Parts* ivf = nullptr;      // IVF storage (its tiles empty when compressed)
   const storage::CodeMatrix* codes = nullptr;     // compressed storage (in the IVF's stored order)
-  const storage::ExactRows* exact_rows = nullptr; // with codes: the float32 rows, in row order
+  const storage::ExactRows* exact_rows = nullptr; // with codes or a graph: the float32 rows, in row order
+  const graph::GraphIndex::Parts* graph = nullptr; // graph storage (rows in exact_rows)
+  Storage graph_storage = Storage::f32;            // what a graph index was built with (f32 or int8)
 };
 
 struct LoadedIndex {
@@ -44,6 +47,7 @@ struct LoadedIndex {
   std::optional<ivf::IvfIndex::Parts> ivf;         // set when it holds an IVF index
   std::optional<storage::CodeMatrix> codes;        // set when it holds compressed rows, with
   storage::ExactRows exact_rows;                   //   the float32 rows that re-rank them
+  std::optional<graph::GraphIndex::Parts> graph;   // set when it holds a graph (its rows inside)
 };
 
 // Writes to `path` through a temporary file in the same folder, renamed into place once complete.

@@ -10,6 +10,7 @@ class IvfEngine final : public Engine {
  public:
   explicit IvfEngine(std::unique_ptr<ivf::IvfIndex> ivf) : ivf_(std::move(ivf)) {}
 
+  const char* method() const override { return "ivf"; }
   bool uses_ivf() const override { return true; }
   std::size_t nlist() const override { return ivf_->nlist(); }
   std::size_t nprobe() const override { return ivf_->nprobe(); }

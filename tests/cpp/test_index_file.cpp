@@ -316,7 +316,7 @@ TEST(IndexFile, FormatMatchesTheDocumentation) {
   };
   ASSERT_GE(f.size(), 4096u);
   EXPECT_EQ(std::memcmp(f.data(), "NNDEXIDX", 8), 0);
-  EXPECT_EQ(u32(8), 3u);            // version
+  EXPECT_EQ(u32(8), 4u);            // version
   EXPECT_EQ(u32(12), 64u + 32u);    // header bytes, one section
   EXPECT_EQ(u32(16), 1u);           // flags: normalized
   EXPECT_EQ(u32(20), 16u);          // block rows
@@ -707,6 +707,18 @@ const Image& int8_image() {
   return img;
 }
 
+const Image& graph_image() {
+  static const Image img = [] {
+    const std::vector<float> data = clustered(300, 6, 25);
+    IndexOptions o;
+    o.approx = true;
+    o.method = nndex::ApproxMethod::graph;
+    o.graph_degree = 8;
+    return Image{Index(data, 300, 6, o).to_bytes()};
+  }();
+  return img;
+}
+
 const Image& bf16_ivf_image() {
   static const Image img = [] {
     const std::vector<float> data = clustered(300, 6, 24);
@@ -786,16 +798,16 @@ TEST(BadFile, WrongMagic) {
 
 TEST(BadFile, NewerAndInvalidVersions) {
   for (const Image* base : {&exact_image(), &ivf_image()}) {
-    for (const std::uint32_t v : {4u, 5u, 1000u, 0xFFFFFFFFu}) {
+    for (const std::uint32_t v : {5u, 6u, 1000u, 0xFFFFFFFFu}) {
       Image img = *base;
       img.set_u32(kVersionAt, v);
       img.fix_header();  // so the version check itself is what refuses it
       const std::string where = "version " + std::to_string(v);
-      expect_refused(img, "version " + std::to_string(v), where, v == 4);
+      expect_refused(img, "version " + std::to_string(v), where, v == 5);
       try {
         Index::from_bytes(img.b);
       } catch (const nndex::FileFormatError& e) {
-        EXPECT_TRUE(contains(e.what(), "version 3")) << "the message should name this build's version: " << e.what();
+        EXPECT_TRUE(contains(e.what(), "version 4")) << "the message should name this build's version: " << e.what();
         EXPECT_TRUE(contains(e.what(), "newer")) << e.what();
       }
     }
@@ -807,7 +819,7 @@ TEST(BadFile, NewerAndInvalidVersions) {
     try {
       Index::from_bytes(old.b);
     } catch (const nndex::FileFormatError& e) {
-      EXPECT_TRUE(contains(e.what(), "reads version 3")) << e.what();
+      EXPECT_TRUE(contains(e.what(), "reads version 4")) << e.what();
       EXPECT_TRUE(contains(e.what(), "re-saved by this version")) << e.what();
     }
     // Version 2 (float32 storage only, the same layout) still loads.
@@ -837,11 +849,18 @@ TEST(BadFile, HeaderChecksumMismatch) {
 
 TEST(BadFile, UnknownFlags) {
   for (const Image* base : {&exact_image(), &ivf_image()}) {
-    for (unsigned bit = 5; bit < 32; ++bit) {
+    for (unsigned bit = 6; bit < 32; ++bit) {
       Image img = *base;
       img.set_u32(kFlagsAt, img.u32(kFlagsAt) | (1u << bit));
       img.fix_header();
-      expect_refused(img, "unknown flags", "flag bit " + std::to_string(bit), bit == 5);
+      expect_refused(img, "unknown flags", "flag bit " + std::to_string(bit), bit == 6);
+    }
+    // The graph flag on a file without the graph sections.
+    {
+      Image img = *base;
+      img.set_u32(kFlagsAt, img.u32(kFlagsAt) | (1u << 5) | (1u << 1));
+      img.fix_header();
+      expect_refused(img, base == &exact_image() ? "sections, expected 7" : "without IVF", "graph flag", false);
     }
     // The storage flags (bf16, int8) on a float32 file: their sections are missing.
     for (unsigned bit : {3u, 4u}) {
@@ -927,9 +946,9 @@ TEST(BadFile, MalformedSectionTable) {
     // A section of an unknown kind instead of a needed one: refused by name before anything else.
     for (std::size_t i = 0; i < base->sections(); ++i) {
       Image img = *base;
-      img.set_u32(Image::entry(i), 9);
+      img.set_u32(Image::entry(i), 14);
       img.fix_header();
-      expect_refused(img, "unknown section kind", "section " + std::to_string(i) + " of kind 9", i == 0);
+      expect_refused(img, "unknown section kind", "section " + std::to_string(i) + " of kind 14", i == 0);
     }
   }
 }
@@ -1219,12 +1238,12 @@ TEST(BadFile, NonFiniteFloatsInAChecksumValidFile) {
 
 TEST(BadFile, RandomMutations) {
   std::mt19937_64 rng(0x5eed5eedULL);
-  const Image* bases[] = {&exact_image(), &ivf_image(), &int8_image(), &bf16_ivf_image()};
+  const Image* bases[] = {&exact_image(), &ivf_image(), &int8_image(), &bf16_ivf_image(), &graph_image()};
   std::size_t loaded = 0, refused = 0, searched = 0;
   const std::size_t kIterations = 6000;  // half of them with recomputed checksums
   for (std::size_t it = 0; it < kIterations; ++it) {
-    const Image& base = *bases[it % 4];
-    const bool fix = (it / 4) % 2 == 1;
+    const Image& base = *bases[it % std::size(bases)];
+    const bool fix = (it / std::size(bases)) % 2 == 1;
     Image img = base;
     const std::size_t h = base.header_bytes();
     const std::uint64_t interesting[] = {0, 1, 2, 3, 15, 16, 17, 4095, 4096, 8192, img.b.size(), img.b.size() - 1,
@@ -1282,6 +1301,7 @@ TEST(BadFile, RandomMutations) {
         for (const std::size_t k : {std::size_t{3}, ix.rows() + 1}) {
           SearchParams p;
           p.nprobe = nprobe;
+          p.ef = nprobe;  // graphs: the default, 1 and a small beam
           try {
             const auto r = ix.search(query, k, p);
             ++searched;

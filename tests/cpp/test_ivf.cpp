@@ -195,6 +195,7 @@ IndexOptions approx_options(std::size_t nlist = 0, std::size_t nprobe = 0, bool 
   o.normalized = normalized;
   o.threads = threads;
   o.approx = true;
+  o.method = nndex::ApproxMethod::ivf;
   o.nlist = nlist;
   o.nprobe = nprobe;
   return o;

@@ -185,3 +185,22 @@ def assert_same_results(a, b, *, sim_tol=1e-6):
     assert sa.dtype == sb.dtype == np.float32
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_allclose(sa, sb, atol=sim_tol, rtol=0)
+
+
+def gaussian_mixture(n: int, dims: int, centres: int, spread: float, seed: int) -> np.ndarray:
+    """n points of a mixture of `centres` Gaussians around random unit centres, float32.
+
+    Each point is centre + noise, the noise of norm about spread * (0.7..1.3, per centre); with
+    spread=1 the noise is as large as the centre, so a point's cosine to its own centre is about
+    0.7, nearest neighbours score about 0.6 and clusters overlap (not trivially separable).
+    Cluster weights are uneven (gamma distributed) like real data.
+    """
+    rng = np.random.default_rng(seed)
+    c = rng.standard_normal((centres, dims))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    weights = rng.gamma(2.0, size=centres)
+    weights /= weights.sum()
+    labels = rng.choice(centres, size=n, p=weights)
+    scale = spread * rng.uniform(0.7, 1.3, size=centres)
+    x = c[labels] + scale[labels, None] * rng.standard_normal((n, dims)) / np.sqrt(dims)
+    return np.ascontiguousarray(x, dtype=np.float32)

@@ -35,8 +35,11 @@ def test_uses_ivf():
     ivf = NNdex(data, approx=True, nlist=8, nprobe=2)
     assert ivf.uses_ivf is True and ivf.approx is True and ivf.nlist == 8
     assert "nlist=8, nprobe=2" in repr(ivf)
-    assert NNdex(data, approx=True).uses_ivf is True
-    assert NNdex(data[:1000], approx=True).uses_ivf is False  # under 1,024 rows: exact search
+    assert NNdex(data, approx="ivf").uses_ivf is True
+    assert NNdex(data, approx=True).method == "graph"  # the automatic choice
+    assert NNdex(data, approx=True).uses_ivf is False
+    assert NNdex(data[:1000], approx=True).method == "exact"  # under 1,024 rows: exact search
+    assert NNdex(data[:1000], approx="ivf").uses_ivf is False
     assert NNdex(data).uses_ivf is False
     with pytest.raises(AttributeError):
         ivf.uses_ivf = False

@@ -1,4 +1,4 @@
-"""Approximate search (approx=True): the IVF index, its calibrated nprobe, and its exactness guarantees.
+"""Approximate search (approx="ivf"): the IVF index, its calibrated nprobe, and its exactness guarantees.
 
 What is checked
 * recall@10 against exact search (NNdex(approx=False)) with default settings on a clustered
@@ -31,6 +31,7 @@ import pytest
 
 from nndex import NNdex
 from oracle_helpers import (
+    gaussian_mixture,
     SIM_TOL,
     TIE_TOL,
     assert_matches_oracle,
@@ -57,25 +58,6 @@ FALLBACK_ROWS = IVF_MIN_VALUES // FALLBACK_DIMS
 # --------------------------------------------------------------------------------------------
 # Data and checks
 # --------------------------------------------------------------------------------------------
-
-
-def gaussian_mixture(n: int, dims: int, centres: int, spread: float, seed: int) -> np.ndarray:
-    """n points of a mixture of `centres` Gaussians around random unit centres, float32.
-
-    Each point is centre + noise, the noise of norm about spread * (0.7..1.3, per centre); with
-    spread=1 the noise is as large as the centre, so a point's cosine to its own centre is about
-    0.7, nearest neighbours score about 0.6 and clusters overlap (not trivially separable).
-    Cluster weights are uneven (gamma distributed) like real data.
-    """
-    rng = np.random.default_rng(seed)
-    c = rng.standard_normal((centres, dims))
-    c /= np.linalg.norm(c, axis=1, keepdims=True)
-    weights = rng.gamma(2.0, size=centres)
-    weights /= weights.sum()
-    labels = rng.choice(centres, size=n, p=weights)
-    scale = spread * rng.uniform(0.7, 1.3, size=centres)
-    x = c[labels] + scale[labels, None] * rng.standard_normal((n, dims)) / np.sqrt(dims)
-    return np.ascontiguousarray(x, dtype=np.float32)
 
 
 def recall_at_k(approx_idx: np.ndarray, exact_idx: np.ndarray) -> float:
@@ -169,7 +151,7 @@ def clustered() -> DataSet:
 
 @pytest.fixture(scope="module")
 def clustered_ivf(clustered) -> NNdex:
-    return NNdex(clustered.data, approx=True)
+    return NNdex(clustered.data, approx="ivf")
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +171,7 @@ def small_ivf():
     """2,000 x 32 clustered rows in nlist=200 lists (about 10 rows a list), with 40 held-out queries."""
     x = gaussian_mixture(2040, 32, centres=40, spread=1.0, seed=stable_seed(7, 2))
     data, queries = x[:2000], x[2000:]
-    return data, queries, NNdex(data, approx=True, nlist=200, nprobe=1)
+    return data, queries, NNdex(data, approx="ivf", nlist=200, nprobe=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,7 +192,7 @@ def test_clustered_default_recall(clustered, clustered_ivf):
 
 
 def test_clustered_recall_target_099(clustered, clustered_ivf):
-    ix = NNdex(clustered.data, approx=True, recall=0.99)
+    ix = NNdex(clustered.data, approx="ivf", recall=0.99)
     assert ix.nlist == clustered_ivf.nlist
     # Same seed, so the same clusters: a higher target can only need more probes.
     assert clustered_ivf.nprobe <= ix.nprobe <= ix.nlist
@@ -222,7 +204,7 @@ def test_clustered_recall_target_099(clustered, clustered_ivf):
 
 
 def test_gaussian_default_recall(gaussian):
-    ix = NNdex(gaussian.data, approx=True)
+    ix = NNdex(gaussian.data, approx="ivf")
     assert ix.nlist > 1 and 1 <= ix.nprobe <= ix.nlist
     idx, sims = ix.search(gaussian.queries, k=K)
     r = recall_at_k(idx, gaussian.exact[0])
@@ -244,7 +226,7 @@ def test_minilm_fixture_is_sound():
 
 def test_minilm_default_nprobe_recall(minilm):
     # All defaults: 3,300 x 384 is above the automatic IVF threshold, and nprobe is calibrated.
-    ix = NNdex(minilm.data, approx=True)
+    ix = NNdex(minilm.data, approx="ivf")
     assert 1 < ix.nlist <= minilm.data.shape[0] // 64 and 1 <= ix.nprobe < ix.nlist
     idx, sims = ix.search(minilm.queries, k=K)
     r = recall_at_k(idx, minilm.exact[0])
@@ -360,7 +342,7 @@ def test_duplicate_rows_and_empty_clusters():
     # stay empty, and ties must still be broken by row index.
     base = make_data(10, 16)
     data = np.repeat(base, 150, axis=0)
-    ix = NNdex(data, approx=True, nlist=40)
+    ix = NNdex(data, approx="ivf", nlist=40)
     queries = base[:4] + 0.05 * make_queries(4, 16, salt=5)
     for nprobe in (1, 2, 40):
         for k in (5, 150, 151, 400):
@@ -373,7 +355,7 @@ def test_duplicate_rows_and_empty_clusters():
 def test_one_cluster_is_exact_search():
     data = make_data(3000, 48)
     queries = make_queries(30, 48, salt=11)
-    ix = NNdex(data, approx=True, nlist=1)
+    ix = NNdex(data, approx="ivf", nlist=1)
     assert ix.nlist == 1 and ix.nprobe == 1 and ix.approx is True
     assert "nlist=1" in repr(ix)
     exact = NNdex(data)
@@ -382,7 +364,7 @@ def test_one_cluster_is_exact_search():
         assert_matches_oracle(idx, sims, data, queries, k, normalized=False)
         assert_same_results((idx, sims), exact.search(queries, k=k), sim_tol=SIM_TOL)
     # A one-row index.
-    one = NNdex(data[0], approx=True, nlist=1)
+    one = NNdex(data[0], approx="ivf", nlist=1)
     idx, sims = one.search(queries[0], k=5)
     assert idx.tolist() == [0]
     assert_matches_oracle(idx, sims, data[:1], queries[0], 5, normalized=False)
@@ -392,7 +374,7 @@ def test_one_cluster_is_exact_search():
 def test_small_matrices_fall_back_to_exact_search(rows):
     data = make_data(rows, FALLBACK_DIMS)
     queries = make_queries(25, FALLBACK_DIMS, salt=rows)
-    ix = NNdex(data, approx=True)
+    ix = NNdex(data, approx="ivf")
     assert ix.approx is True
     assert ix.nlist == 1 and ix.nprobe == 1
     exact = NNdex(data)
@@ -407,7 +389,7 @@ def test_small_matrices_fall_back_to_exact_search(rows):
 
 def test_ivf_is_built_from_the_threshold_on():
     data = make_data(FALLBACK_ROWS, FALLBACK_DIMS)
-    ix = NNdex(data, approx=True)
+    ix = NNdex(data, approx="ivf")
     assert ix.nlist > 1, f"{FALLBACK_ROWS} rows should build the IVF"
     # About 2 sqrt(rows) lists, but at least 64 rows a list on average.
     expected = min(2 * math.sqrt(FALLBACK_ROWS), FALLBACK_ROWS // 64)
@@ -419,7 +401,7 @@ def test_ivf_is_built_from_the_threshold_on():
 
 def test_every_row_is_found_first_when_searched_for_itself():
     data = make_data(30_000, 64)  # Gaussian: no duplicate rows
-    ix = NNdex(data, approx=True)
+    ix = NNdex(data, approx="ivf")
     assert ix.nlist > 1
     pick = np.sort(np.random.default_rng(stable_seed(9)).choice(data.shape[0], 300, replace=False))
     # A row's own list is the one whose centroid is nearest to it, so the first probe finds it.
@@ -446,22 +428,22 @@ def seed_data():
 
 def test_same_seed_gives_identical_results(seed_data):
     data, queries = seed_data
-    a = NNdex(data, approx=True, seed=12345)
-    b = NNdex(data.copy(), approx=True, seed=12345)
+    a = NNdex(data, approx="ivf", seed=12345)
+    b = NNdex(data.copy(), approx="ivf", seed=12345)
     assert (a.nlist, a.nprobe) == (b.nlist, b.nprobe)
     for nprobe in (None, 1, 5):
         assert_bit_identical(a.search(queries, k=K, nprobe=nprobe), b.search(queries, k=K, nprobe=nprobe))
     # The default seed is a fixed seed as well.
-    c = NNdex(data, approx=True)
-    d = NNdex(data, approx=True)
+    c = NNdex(data, approx="ivf")
+    d = NNdex(data, approx="ivf")
     assert (c.nlist, c.nprobe) == (d.nlist, d.nprobe)
     assert_bit_identical(c.search(queries, k=K), d.search(queries, k=K))
 
 
 def test_same_seed_is_independent_of_the_thread_count(seed_data):
     data, queries = seed_data
-    a = NNdex(data, approx=True, seed=7, threads=1)
-    b = NNdex(data, approx=True, seed=7, threads=2)
+    a = NNdex(data, approx="ivf", seed=7, threads=1)
+    b = NNdex(data, approx="ivf", seed=7, threads=2)
     assert (a.nlist, a.nprobe) == (b.nlist, b.nprobe)
     assert_bit_identical(a.search(queries, k=K), b.search(queries, k=K))
 
@@ -470,7 +452,7 @@ def test_other_seeds_give_valid_results(seed_data):
     data, queries = seed_data
     exact_idx, _ = NNdex(data).search(queries, k=K)
     for seed in (0, 1, 2**64 - 1):
-        ix = NNdex(data, approx=True, seed=seed)
+        ix = NNdex(data, approx="ivf", seed=seed)
         idx, sims = ix.search(queries, k=K)
         assert_valid_result(idx, sims, data, queries, K)
         # Default settings with any seed keep the promise, recall@10 >= 0.95 on held-out queries.
@@ -496,7 +478,7 @@ def test_concurrent_searches_match_sequential(clustered, clustered_ivf):
 def test_normalized_mode():
     data = make_data(6000, 24, normalized=True)
     queries = make_queries(40, 24, normalized=True, salt=13)
-    ix = NNdex(data, normalized=True, approx=True, nlist=48)
+    ix = NNdex(data, normalized=True, approx="ivf", nlist=48)
     assert ix.normalized is True and ix.approx is True and ix.nlist == 48
     exact_idx, _ = NNdex(data, normalized=True).search(queries, k=K)
     idx, sims = ix.search(queries, k=K)
@@ -505,7 +487,7 @@ def test_normalized_mode():
     assert recall_at_k(idx, exact_idx) >= 0.95  # nprobe calibrated for the default target
     assert_matches_oracle(*ix.search(queries, k=K, nprobe=48), data, queries, K, normalized=True)
     # Scaling the data changes raw dot products: the index must not have normalised it.
-    big = NNdex(data * 2, normalized=True, approx=True, nlist=48)
+    big = NNdex(data * 2, normalized=True, approx="ivf", nlist=48)
     _, big_sims = big.search(queries, k=K, nprobe=48)
     _, ref_sims = ix.search(queries, k=K, nprobe=48)
     np.testing.assert_allclose(big_sims, 2 * ref_sims, atol=2e-5, rtol=0)
@@ -514,7 +496,7 @@ def test_normalized_mode():
 def test_normalized_mode_fallback_is_exact():
     data = make_data(1000, 24, normalized=True)
     queries = make_queries(10, 24, normalized=True, salt=14)
-    ix = NNdex(data, normalized=True, approx=True)
+    ix = NNdex(data, normalized=True, approx="ivf")
     assert ix.nlist == 1 and ix.nprobe == 1
     assert_bit_identical(ix.search(queries, k=7), NNdex(data, normalized=True).search(queries, k=7))
 
@@ -546,17 +528,17 @@ def test_ivf_options_need_approx(opt_data, kwargs):
 
 def test_nprobe_and_recall_together_is_an_error(opt_data):
     with pytest.raises(ValueError, match="nprobe"):
-        NNdex(opt_data, approx=True, nlist=4, nprobe=2, recall=0.9)
+        NNdex(opt_data, approx="ivf", nlist=4, nprobe=2, recall=0.9)
     with pytest.raises(ValueError):
-        NNdex(opt_data, approx=True, nprobe=2, recall=0.9)
+        NNdex(opt_data, approx="ivf", nprobe=2, recall=0.9)
 
 
 def test_nlist_above_rows_is_an_error(opt_data):
     with pytest.raises(ValueError, match="nlist"):
-        NNdex(opt_data, approx=True, nlist=301)
+        NNdex(opt_data, approx="ivf", nlist=301)
     with pytest.raises(ValueError, match="nlist"):
-        NNdex(opt_data[:1], approx=True, nlist=2)
-    ix = NNdex(opt_data, approx=True, nlist=300)  # one row a list is allowed
+        NNdex(opt_data[:1], approx="ivf", nlist=2)
+    ix = NNdex(opt_data, approx="ivf", nlist=300)  # one row a list is allowed
     assert ix.nlist == 300
     q = make_queries(5, 8, salt=21)
     assert_valid_result(*ix.search(q, k=20), opt_data, q, 20)
@@ -566,19 +548,19 @@ def test_nlist_above_rows_is_an_error(opt_data):
 @pytest.mark.parametrize("recall", [0.0, -0.5, 1.0000001, 1.5, float("nan"), float("inf")])
 def test_recall_out_of_range(opt_data, recall):
     with pytest.raises(ValueError, match="recall"):
-        NNdex(opt_data, approx=True, nlist=4, recall=recall)
+        NNdex(opt_data, approx="ivf", nlist=4, recall=recall)
 
 
 @pytest.mark.parametrize("recall", [1e-9, 0.5, 1, 1.0, np.float32(0.9)])
 def test_recall_in_range(opt_data, recall):
-    ix = NNdex(opt_data, approx=True, nlist=6, recall=recall)
+    ix = NNdex(opt_data, approx="ivf", nlist=6, recall=recall)
     assert 1 <= ix.nprobe <= ix.nlist == 6
 
 
 def test_recall_one_probes_enough_for_its_calibration(seed_data):
     data, queries = seed_data
-    ix = NNdex(data, approx=True, recall=1.0)
-    low = NNdex(data, approx=True, recall=0.5)
+    ix = NNdex(data, approx="ivf", recall=1.0)
+    low = NNdex(data, approx="ivf", recall=0.5)
     assert low.nprobe <= ix.nprobe <= ix.nlist
     assert recall_at_k(ix.search(queries, k=K)[0], NNdex(data).search(queries, k=K)[0]) >= 0.98
 
@@ -587,35 +569,35 @@ def test_recall_one_probes_enough_for_its_calibration(seed_data):
 @pytest.mark.parametrize("value", [0, -1])
 def test_nlist_nprobe_below_one(opt_data, name, value):
     with pytest.raises(ValueError, match=name):
-        NNdex(opt_data, approx=True, **{name: value})
+        NNdex(opt_data, approx="ivf", **{name: value})
 
 
 @pytest.mark.parametrize("value", [2.0, "4", True, [3]])
 @pytest.mark.parametrize("name", ["nlist", "nprobe"])
 def test_nlist_nprobe_wrong_type(opt_data, name, value):
     with pytest.raises(TypeError, match=name):
-        NNdex(opt_data, approx=True, **{name: value})
+        NNdex(opt_data, approx="ivf", **{name: value})
 
 
 @pytest.mark.parametrize("value", ["0.9", [0.9], True])
 def test_recall_wrong_type(opt_data, value):
     with pytest.raises(TypeError, match="recall"):
-        NNdex(opt_data, approx=True, nlist=4, recall=value)
+        NNdex(opt_data, approx="ivf", nlist=4, recall=value)
 
 
 def test_seed_validation(opt_data):
     for bad in (-1, 2**64):
         with pytest.raises(ValueError, match="seed"):
-            NNdex(opt_data, approx=True, nlist=4, seed=bad)
+            NNdex(opt_data, approx="ivf", nlist=4, seed=bad)
     for bad in (1.5, "3", True):
         with pytest.raises(TypeError, match="seed"):
-            NNdex(opt_data, approx=True, nlist=4, seed=bad)
-    NNdex(opt_data, approx=True, nlist=4, seed=0)
-    NNdex(opt_data, approx=True, nlist=4, seed=np.uint64(2**64 - 1))
+            NNdex(opt_data, approx="ivf", nlist=4, seed=bad)
+    NNdex(opt_data, approx="ivf", nlist=4, seed=0)
+    NNdex(opt_data, approx="ivf", nlist=4, seed=np.uint64(2**64 - 1))
 
 
 def test_per_call_nprobe_validation(opt_data):
-    ix = NNdex(opt_data, approx=True, nlist=10)
+    ix = NNdex(opt_data, approx="ivf", nlist=10)
     q = opt_data[0]
     for bad in (0, -3):
         with pytest.raises(ValueError, match="nprobe"):
@@ -629,12 +611,12 @@ def test_per_call_nprobe_validation(opt_data):
 
 
 def test_numpy_integer_options_are_accepted(opt_data):
-    ix = NNdex(opt_data, approx=True, nlist=np.int32(12), nprobe=np.int64(3), seed=np.int64(5))
+    ix = NNdex(opt_data, approx="ivf", nlist=np.int32(12), nprobe=np.int64(3), seed=np.int64(5))
     assert (ix.nlist, ix.nprobe) == (12, 3)
 
 
 def test_properties(opt_data):
-    ix = NNdex(opt_data, approx=True, nlist=20, nprobe=4)
+    ix = NNdex(opt_data, approx="ivf", nlist=20, nprobe=4)
     assert ix.approx is True
     assert isinstance(ix.nlist, int) and isinstance(ix.nprobe, int)
     assert (ix.nlist, ix.nprobe) == (20, 4)
@@ -644,31 +626,31 @@ def test_properties(opt_data):
         with pytest.raises(AttributeError):
             setattr(ix, name, 3)
     # An nprobe above nlist is clamped to nlist.
-    assert NNdex(opt_data, approx=True, nlist=5, nprobe=50).nprobe == 5
+    assert NNdex(opt_data, approx="ivf", nlist=5, nprobe=50).nprobe == 5
     # Calibrated nprobe lies within [1, nlist].
-    cal = NNdex(opt_data, approx=True, nlist=20)
+    cal = NNdex(opt_data, approx="ivf", nlist=20)
     assert 1 <= cal.nprobe <= 20
     # Exact and fallback indexes report one list, one probe.
     exact = NNdex(opt_data)
     assert exact.approx is False and (exact.nlist, exact.nprobe) == (1, 1)
-    fallback = NNdex(opt_data, approx=True)
+    fallback = NNdex(opt_data, approx="ivf")
     assert fallback.approx is True and (fallback.nlist, fallback.nprobe) == (1, 1)
 
 
 def test_repr(opt_data):
-    ix = NNdex(opt_data, approx=True, nlist=20, nprobe=4)
+    ix = NNdex(opt_data, approx="ivf", nlist=20, nprobe=4)
     text = repr(ix)
     assert text.startswith("NNdex(")
-    assert re.search(r"\bapprox=True\b", text), text
+    assert re.search(r"\bapprox=True\b", text) and "method='ivf'" in text, text
     assert re.search(r"\bnlist=20\b", text), text
     assert re.search(r"\bnprobe=4\b", text), text
     assert re.search(r"\b300\b", text) and re.search(r"\b8\b", text), text
-    assert "approx=True" in repr(NNdex(opt_data, approx=True))
+    assert "approx=True" in repr(NNdex(opt_data, approx="ivf"))
     assert "approx=False" in repr(NNdex(opt_data))
 
 
 def test_search_argument_checks_still_apply(opt_data):
-    ix = NNdex(opt_data, approx=True, nlist=10)
+    ix = NNdex(opt_data, approx="ivf", nlist=10)
     with pytest.raises(ValueError):
         ix.search(opt_data[0][:5], k=3)
     with pytest.raises(ValueError):
@@ -693,12 +675,12 @@ def test_search_argument_checks_still_apply(opt_data):
 def test_data_layouts_build_the_same_index():
     data = make_data(2000, 20)
     q = make_queries(15, 20, salt=41)
-    ref = NNdex(data, approx=True, nlist=30).search(q, k=K)
-    assert_same_results(NNdex(np.asfortranarray(data), approx=True, nlist=30).search(q, k=K), ref)
-    assert_same_results(NNdex(data.astype(np.float64), approx=True, nlist=30).search(q, k=K), ref)
+    ref = NNdex(data, approx="ivf", nlist=30).search(q, k=K)
+    assert_same_results(NNdex(np.asfortranarray(data), approx="ivf", nlist=30).search(q, k=K), ref)
+    assert_same_results(NNdex(data.astype(np.float64), approx="ivf", nlist=30).search(q, k=K), ref)
     wide = np.zeros((2000, 40), np.float32)
     wide[:, ::2] = data
-    assert_same_results(NNdex(wide[:, ::2], approx=True, nlist=30).search(q, k=K), ref)
+    assert_same_results(NNdex(wide[:, ::2], approx="ivf", nlist=30).search(q, k=K), ref)
 
 
 # --------------------------------------------------------------------------------------------
@@ -711,9 +693,9 @@ from nndex import NNdex
 rng = np.random.default_rng(1)
 big = rng.standard_normal((20000, 32)).astype(np.float32)
 small = big[:1000]
-NNdex(big, approx=True).search(big[0], k=3)
-NNdex(small, approx=True).search(small[0], k=3)
-NNdex(small, approx=True, nlist=8, nprobe=2).search(small[0], k=3)
+NNdex(big, approx="ivf").search(big[0], k=3)
+NNdex(small, approx="ivf").search(small[0], k=3)
+NNdex(small, approx="ivf", nlist=8, nprobe=2).search(small[0], k=3)
 NNdex(small).search(small[0], k=3)
 """
 

@@ -439,13 +439,13 @@ def test_dataframe_data_and_queries():
 @pytest.mark.parametrize("storage", COMPRESSED)
 def test_approx_with_storage(gaussian, storage):
     data, queries, (exact_ids, _) = gaussian
-    index = NNdex(data, approx=True, storage=storage, enable_cache=False)
+    index = NNdex(data, approx="ivf", storage=storage, enable_cache=False)
     assert index.storage == storage and index.uses_ivf
     assert f"storage={storage!r}" in repr(index)
     ids, sims = index.search(queries, k=K)
     assert np.array_equal(sims, _f32_similarities(NNdex(data, enable_cache=False), queries, ids))
     assert _recall(ids, exact_ids) >= 0.9
-    f32_ivf = NNdex(data, approx=True, enable_cache=False)
+    f32_ivf = NNdex(data, approx="ivf", enable_cache=False)
     assert index.memory_bytes < f32_ivf.memory_bytes + data.size * 4  # codes, not a second float32 copy
 
 
@@ -453,7 +453,7 @@ def test_approx_int8_save_load_and_from_file(tmp_path, gaussian):
     data, queries, _ = gaussian
     path = tmp_path / "rows.npy"
     np.save(path, data)
-    index = NNdex.from_file(path, approx=True, storage="int8", enable_cache=False)
+    index = NNdex.from_file(path, approx="ivf", storage="int8", enable_cache=False)
     assert index.storage == "int8" and index.uses_ivf
     expected = index.search(queries, k=K, nprobe=8, oversampling=2)
     index.save(tmp_path / "ivf.nndex")

@@ -1,0 +1,121 @@
+// Queries on a built or loaded graph: each query walks the graph on its own thread (a walk is a chain
+// of dependent hops, so one query gains nothing from a second thread), then the candidates of every
+// query are re-ranked exactly together.
+#include <algorithm>
+#include <string>
+
+#include "core/thread_pool.hpp"
+#include "graph/beam.hpp"
+#include "graph/graph_index.hpp"
+#include "nndex/errors.hpp"
+#include "storage/rerank.hpp"
+
+namespace nndex::graph {
+
+WalkScratch& walk_scratch() {
+  thread_local WalkScratch scratch;
+  return scratch;
+}
+
+namespace {
+
+// Reads a level's lists in place.
+struct FlatLinks {
+  const std::uint32_t* base;
+  const std::uint32_t* offsets;  // upper levels: per-node start; null on level 0
+  std::size_t stride;            // words per list
+  std::size_t level;
+  std::size_t operator()(std::uint32_t node, std::uint32_t*, const std::uint32_t** ids) const {
+    const std::uint32_t* list =
+        offsets == nullptr ? base + std::size_t{node} * stride : base + offsets[node] + (level - 1) * stride;
+    *ids = list + 1;
+    return list[0];
+  }
+};
+
+constexpr std::size_t kQueriesPerTask = 4;
+
+}  // namespace
+
+std::size_t GraphIndex::beam_search(const float* query, std::size_t ef, const kernels::Int8Kernels& kk,
+                                    std::vector<std::uint32_t>& out) const {
+  WalkScratch& s = walk_scratch();
+  s.reserve(p_.degree, p_.nav.row_bytes());
+  const std::size_t half = p_.degree / 2;
+  auto links_at = [&](std::size_t level) {
+    return level == 0 ? FlatLinks{p_.links.data(), nullptr, p_.degree + 1, 0}
+                      : FlatLinks{p_.upper.data(), p_.upper_offsets.data(), half + 1, level};
+  };
+  return walk(p_.nav, kk, query, ef, ef, p_.entry, p_.top_level, links_at, s, out);
+}
+
+SearchReport GraphIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef,
+                                const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
+                                std::int64_t* out_indices, float* out_scores) const {
+  const kernels::Int8Kernels& kk = kernels::active_int8();
+  const std::size_t kk_rows = std::min(k, p_.rows);
+  // The beam is re-ranked whole, so it is never narrower than the results asked for.
+  const std::size_t width = std::min(std::max(ef == 0 ? p_.ef : ef, kk_rows), p_.rows);
+  SearchReport report;
+  report.ef = width;
+  std::vector<std::int64_t> shortlist(n * width);
+  std::vector<std::size_t> scored(n, 0);
+  auto walk_task = [&](std::size_t t, core::TaskContext& ctx) {
+    if (ctx.stop_requested()) return;
+    thread_local std::vector<std::uint32_t> found;
+    const std::size_t last = std::min(n, (t + 1) * kQueriesPerTask);
+    for (std::size_t q = t * kQueriesPerTask; q < last; ++q) {
+      scored[q] = beam_search(queries + q * p_.dims, width, kk, found);
+      // The beam holds `width` rows unless the graph reached fewer (then topped up to width).
+      std::copy_n(found.begin(), width, shortlist.begin() + static_cast<std::ptrdiff_t>(q * width));
+    }
+  };
+  const std::size_t tasks = (n + kQueriesPerTask - 1) / kQueriesPerTask;
+  report.threads = std::min(tasks, std::max<std::size_t>(max_threads, 1));
+  core::parallel_for(tasks, report.threads, should_stop, core::TaskFn(walk_task));
+  for (std::size_t q = 0; q < n; ++q) report.scored += scored[q];
+  storage::rerank(p_.exact_rows, queries, n, shortlist.data(), width, kk_rows, kt, n == 1 ? 1 : max_threads,
+                  should_stop, out_indices, out_scores);
+  return report;
+}
+
+std::size_t GraphIndex::memory_bytes() const {
+  return p_.links.owned_bytes() + p_.upper_offsets.owned_bytes() + p_.upper.owned_bytes() + p_.nav.memory_bytes() +
+         p_.exact_rows.memory_bytes();
+}
+
+void GraphIndex::validate(const Parts& p, const std::string& name) {
+  auto bad = [&](const std::string& what) { throw FileFormatError("'" + name + "': " + what); };
+  if (p.degree < kMinDegree || p.degree > kMaxDegree) bad("graph degree " + std::to_string(p.degree) + " out of range");
+  if (p.rows == 0 || p.entry >= p.rows) bad("graph entry node out of range");
+  if (p.ef == 0) bad("graph beam width is zero");
+  if (p.links.size() != p.rows * (p.degree + 1)) bad("graph links section has the wrong size");
+  if (p.upper_offsets.size() != p.rows + 1 || p.upper_offsets[0] != 0) bad("graph level table has the wrong size");
+  const std::size_t half = p.degree / 2;
+  for (std::size_t r = 0; r < p.rows; ++r) {
+    const std::uint32_t* list = p.links.data() + r * (p.degree + 1);
+    if (list[0] > p.degree) bad("graph node " + std::to_string(r) + " has too many links");
+    for (std::uint32_t i = 0; i < list[0]; ++i)
+      if (list[1 + i] >= p.rows) bad("graph link out of range at node " + std::to_string(r));
+    const std::uint32_t a = p.upper_offsets[r], b = p.upper_offsets[r + 1];
+    if (b < a || (b - a) % (half + 1) != 0 || b > p.upper.size()) bad("graph level table is malformed");
+  }
+  if (p.upper_offsets[p.rows] != p.upper.size()) bad("graph upper links section has the wrong size");
+  const std::size_t entry_levels = (p.upper_offsets[p.entry + 1] - p.upper_offsets[p.entry]) / (half + 1);
+  if (entry_levels != p.top_level) bad("graph entry node is not on the top level");
+  for (std::size_t r = 0; r < p.rows; ++r) {
+    const std::size_t levels = (p.upper_offsets[r + 1] - p.upper_offsets[r]) / (half + 1);
+    for (std::size_t l = 0; l < levels; ++l) {
+      const std::uint32_t* list = p.upper.data() + p.upper_offsets[r] + l * (half + 1);
+      if (list[0] > half) bad("graph node " + std::to_string(r) + " has too many upper links");
+      for (std::uint32_t i = 0; i < list[0]; ++i) {
+        const std::uint32_t t = list[1 + i];
+        // An upper link must lead to a node that has that level too, or the walk would read past its lists.
+        if (t >= p.rows || (p.upper_offsets[t + 1] - p.upper_offsets[t]) / (half + 1) < l + 1)
+          bad("graph upper link out of range at node " + std::to_string(r));
+      }
+    }
+  }
+}
+
+}  // namespace nndex::graph
