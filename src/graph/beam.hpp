@@ -4,6 +4,7 @@
 // each waiting for the last). Links are read through an accessor, so the build can copy a list under
 // its node's lock while queries read the flat arrays in place.
 //   links(node, buffer, &ids) -> count   (ids points into buffer or straight into the index)
+//   links.prefetch(node)                 (a hint that node's list is read soon)
 #pragma once
 
 #include <algorithm>
@@ -20,8 +21,13 @@ struct Candidate {
   float sim;
   std::uint32_t id;
 };
-inline bool worse_first(const Candidate& a, const Candidate& b) { return a.sim > b.sim; }  // min-heap
-inline bool better_first(const Candidate& a, const Candidate& b) { return a.sim < b.sim; } // max-heap
+// Heap orders as function objects, so the heap operations inline them.
+struct WorseFirst {  // min-heap: the worst kept candidate on top
+  bool operator()(const Candidate& a, const Candidate& b) const { return a.sim > b.sim; }
+};
+struct BetterFirst {  // max-heap: the best unexpanded candidate on top
+  bool operator()(const Candidate& a, const Candidate& b) const { return a.sim < b.sim; }
+};
 
 // Marks of the nodes one walk has reached: one 16-bit epoch per node, so starting a walk is one
 // increment instead of clearing n flags (cleared only when the epoch wraps).
@@ -99,8 +105,9 @@ void beam(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQuery& q
   while (!s.frontier.empty()) {
     const Candidate c = s.frontier.front();
     if (s.best.size() >= ef && c.sim < s.best.front().sim) break;
-    std::pop_heap(s.frontier.begin(), s.frontier.end(), better_first);
+    std::pop_heap(s.frontier.begin(), s.frontier.end(), BetterFirst{});
     s.frontier.pop_back();
+    if (!s.frontier.empty()) links.prefetch(s.frontier.front().id);  // likely the next expanded
     const std::uint32_t* ids = nullptr;
     const std::size_t count = links(c.id, s.links.data(), &ids);
     std::size_t fresh = 0;
@@ -116,11 +123,11 @@ void beam(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQuery& q
       const Candidate n{s.sims[i], s.ids[i]};
       if (s.best.size() >= ef && !(n.sim > s.best.front().sim)) continue;
       s.frontier.push_back(n);
-      std::push_heap(s.frontier.begin(), s.frontier.end(), better_first);
+      std::push_heap(s.frontier.begin(), s.frontier.end(), BetterFirst{});
       s.best.push_back(n);
-      std::push_heap(s.best.begin(), s.best.end(), worse_first);
+      std::push_heap(s.best.begin(), s.best.end(), WorseFirst{});
       if (s.best.size() > ef) {
-        std::pop_heap(s.best.begin(), s.best.end(), worse_first);
+        std::pop_heap(s.best.begin(), s.best.end(), WorseFirst{});
         s.best.pop_back();
       }
     }
@@ -132,7 +139,7 @@ void beam(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQuery& q
 namespace nndex::graph {
 
 // One query's candidates: descend levels top..1 greedily from `entry`, then a beam of `ef` on level 0;
-// `ids` gets at least min(want, rows) distinct rows (a graph that reaches fewer is topped up in row
+// `ids` gets at least min(want, rows) distinct rows, best (by navigation score) first (a graph that reaches fewer is topped up in row
 // order, which only a tiny or damaged graph needs). links_at(level) returns that level's accessor.
 // Returns rows scored.
 template <class LinksAt>
@@ -147,6 +154,7 @@ std::size_t walk(const NavCodes& nav, const kernels::Int8Kernels& kk, const floa
   for (std::uint32_t level = top_level; level > 0; --level) at = greedy(nav, kk, q, at, links_at(level), s, scored);
   s.visited.begin(nav.rows());
   beam(nav, kk, q, at, std::max(ef, want), links_at(0), s, scored);
+  std::sort_heap(s.best.begin(), s.best.end(), WorseFirst{});  // best first
   ids.clear();
   for (const Candidate& c : s.best) ids.push_back(c.id);
   const std::size_t target = std::min(want, nav.rows());

@@ -6,6 +6,7 @@
 
 #include "core/aligned_buffer.hpp"
 #include "core/thread_pool.hpp"
+#include "graph/graph_index.hpp"
 #include "storage/rerank.hpp"
 #include "topk/topk.hpp"
 
@@ -102,8 +103,9 @@ Calibration calibrate_ef(const storage::ExactRows& rows, const std::vector<std::
     std::vector<std::size_t> hits(nq, 0), wanted(nq, 0);
     auto one = [&](std::size_t q, core::TaskContext&) {
       thread_local std::vector<std::uint32_t> found;
-      candidates(prepared.data() + q * d, ef, kK, found);
-      std::vector<std::int64_t> shortlist(found.begin(), found.end()), ids(kK);
+      candidates(prepared.data() + q * d, ef, kK, found);  // best first
+      const std::size_t keep = rerank_size(kK, found.size(), rows.rows(), 0.0);
+      std::vector<std::int64_t> shortlist(found.begin(), found.begin() + static_cast<std::ptrdiff_t>(keep)), ids(kK);
       std::vector<float> sims(kK);
       const std::size_t k = std::min(kK, shortlist.size());
       storage::rerank(rows, prepared.data() + q * d, 1, shortlist.data(), shortlist.size(), k, kt, 1, should_stop,

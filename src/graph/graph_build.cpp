@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
-#include <random>
 
 #include "core/thread_pool.hpp"
 #include "graph/beam.hpp"
@@ -25,6 +24,14 @@ constexpr std::size_t kNodesPerTask = 64;
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
+// splitmix64 of (seed, r): an independent uniform 64-bit value per row.
+std::uint64_t mix(std::uint64_t seed, std::uint64_t r) {
+  std::uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (r + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
 }
 
 class SpinLock {
@@ -42,7 +49,7 @@ class SpinLock {
 
 struct BuildScratch {
   std::vector<std::int8_t> target_query, candidate_query;
-  std::vector<Candidate> candidates, kept;
+  std::vector<Candidate> candidates, kept, linked;
   std::vector<std::uint32_t> ids;
   std::vector<std::int32_t> dots;
   std::vector<float> sims;
@@ -60,8 +67,7 @@ class Builder {
     levels_.resize(n);
     offsets_.resize(n + 1);
     for (std::size_t r = 0; r < n; ++r) {
-      std::mt19937_64 rng(seed ^ (0x9e3779b97f4a7c15ULL * (r + 1)));
-      const double u = (static_cast<double>(rng() >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
+      const double u = (static_cast<double>(mix(seed, r) >> 11) + 1.0) / 9007199254740992.0;  // (0, 1]
       levels_[r] = static_cast<std::uint8_t>(std::min<double>(kMaxLevel, std::floor(-std::log(u) * ml)));
       offsets_[r + 1] = offsets_[r] + static_cast<std::uint32_t>(levels_[r] * (half_ + 1));
     }
@@ -71,16 +77,21 @@ class Builder {
 
   void insert(std::uint32_t node, WalkScratch& s, BuildScratch& b);
 
-  auto reader(std::size_t level) {
-    return [this, level](std::uint32_t node, std::uint32_t* buffer, const std::uint32_t** ids) {
-      const std::uint32_t* list = this->list(node, level);
-      std::lock_guard<SpinLock> guard(locks_[node]);
+  // A level's lists, each copied under its node's lock (other threads may be rewriting it).
+  struct LockedLinks {
+    Builder* b;
+    std::size_t level;
+    std::size_t operator()(std::uint32_t node, std::uint32_t* buffer, const std::uint32_t** ids) const {
+      const std::uint32_t* list = b->list(node, level);
+      std::lock_guard<SpinLock> guard(b->locks_[node]);
       const std::uint32_t count = list[0];
       std::copy(list + 1, list + 1 + count, buffer);
       *ids = buffer;
-      return static_cast<std::size_t>(count);
-    };
-  }
+      return count;
+    }
+    void prefetch(std::uint32_t node) const { __builtin_prefetch(b->list(node, level)); }
+  };
+  LockedLinks reader(std::size_t level) { return {this, level}; }
 
   bool empty() const { return empty_; }
   std::uint32_t entry() const { return entry_; }
@@ -179,14 +190,14 @@ void Builder::insert(std::uint32_t node, WalkScratch& s, BuildScratch& b) {
     std::sort(b.candidates.begin(), b.candidates.end(), [](const Candidate& x, const Candidate& y) { return x.sim > y.sim; });
     const Candidate nearest = b.candidates.front();  // b.candidates is reused by link_back
     select(b.candidates, max_links(l), b);
-    const std::vector<Candidate> kept = b.kept;
+    b.linked = b.kept;  // link_back reuses b.kept
     {
       std::uint32_t* own = list(node, l);
       std::lock_guard<SpinLock> guard(locks_[node]);
-      for (std::size_t i = 0; i < kept.size(); ++i) own[1 + i] = kept[i].id;
-      own[0] = static_cast<std::uint32_t>(kept.size());
+      for (std::size_t i = 0; i < b.linked.size(); ++i) own[1 + i] = b.linked[i].id;
+      own[0] = static_cast<std::uint32_t>(b.linked.size());
     }
-    for (const Candidate& c : kept) link_back(c.id, node, c.sim, l, b);
+    for (const Candidate& c : b.linked) link_back(c.id, node, c.sim, l, b);
     at = nearest;
   }
   if (level > top) entry_ = node, top_ = static_cast<std::uint32_t>(level);

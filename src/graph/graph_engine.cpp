@@ -17,9 +17,10 @@ class GraphEngine final : public Engine {
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
               core::TraceLine* trace) const override {
     const graph::SearchReport r =
-        graph_->search(queries, n, k, params.ef, kt, threads, params.should_stop, out_indices, out_scores);
+        graph_->search(queries, n, k, params.ef, params.oversampling, kt, threads, params.should_stop, out_indices,
+                       out_scores);
     if (trace != nullptr)
-      trace->add("threads", r.threads).add("path", "graph").add("ef", r.ef).add("scored", r.scored);
+      trace->add("threads", r.threads).add("path", "graph").add("ef", r.ef).add("shortlist", r.shortlist).add("scored", r.scored);
   }
 
   void describe_storage(io::IndexContents& contents) const override {

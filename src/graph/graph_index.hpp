@@ -43,9 +43,13 @@ struct BuildReport {
   double encode_ms = 0, insert_ms = 0, calibrate_ms = 0;
 };
 
+// Beam rows re-scored exactly for k results from a beam of `width`.
+std::size_t rerank_size(std::size_t k, std::size_t width, std::size_t rows, double oversampling);
+
 struct SearchReport {
   std::size_t threads = 1;
   std::size_t ef = 0;
+  std::size_t shortlist = 0;  // beam rows re-scored per query
   std::size_t scored = 0;  // rows scored with codes, over all queries
 };
 
@@ -73,8 +77,10 @@ class GraphIndex {
              const StopCheck& should_stop);
 
   // queries: n x dims prepared floats. Writes n x min(k, rows) exact results, best first; `ef` 0 takes
-  // the index's default, and the beam is never narrower than k.
-  SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t ef,
+  // the index's default, and the beam is never narrower than k. Of the beam, the best
+  // rerank_size(...) by navigation score are re-scored in float32 (`oversampling` as for compressed
+  // storage: 0 is int8's default).
+  SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, double oversampling,
                       const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
                       std::int64_t* out_indices, float* out_scores) const;
 

@@ -31,6 +31,11 @@ struct FlatLinks {
     *ids = list + 1;
     return list[0];
   }
+  void prefetch(std::uint32_t node) const {
+    if (offsets != nullptr) return;  // upper levels are small and stay cached
+    const char* list = reinterpret_cast<const char*>(base + std::size_t{node} * stride);
+    for (std::size_t at = 0; at < stride * sizeof(std::uint32_t); at += 64) __builtin_prefetch(list + at);
+  }
 };
 
 constexpr std::size_t kQueriesPerTask = 4;
@@ -49,16 +54,23 @@ std::size_t GraphIndex::beam_search(const float* query, std::size_t ef, const ke
   return walk(p_.nav, kk, query, ef, ef, p_.entry, p_.top_level, links_at, s, out);
 }
 
+std::size_t rerank_size(std::size_t k, std::size_t width, std::size_t rows, double oversampling) {
+  return std::min(width, storage::shortlist_size(k, rows, oversampling, /*int8=*/true));
+}
+
 SearchReport GraphIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t ef,
-                                const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                                std::int64_t* out_indices, float* out_scores) const {
+                                double oversampling, const kernels::KernelTable& kt, std::size_t max_threads,
+                                const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) const {
   const kernels::Int8Kernels& kk = kernels::active_int8();
   const std::size_t kk_rows = std::min(k, p_.rows);
-  // The beam is re-ranked whole, so it is never narrower than the results asked for.
+  // The beam is never narrower than the results asked for; its best `shortlist` by navigation score
+  // are re-ranked (the codes' order is accurate enough that the rest rarely holds a true neighbour).
   const std::size_t width = std::min(std::max(ef == 0 ? p_.ef : ef, kk_rows), p_.rows);
+  const std::size_t shortlist_rows = rerank_size(kk_rows, width, p_.rows, oversampling);
   SearchReport report;
   report.ef = width;
-  std::vector<std::int64_t> shortlist(n * width);
+  report.shortlist = shortlist_rows;
+  std::vector<std::int64_t> shortlist(n * shortlist_rows);
   std::vector<std::size_t> scored(n, 0);
   auto walk_task = [&](std::size_t t, core::TaskContext& ctx) {
     if (ctx.stop_requested()) return;
@@ -67,14 +79,14 @@ SearchReport GraphIndex::search(const float* queries, std::size_t n, std::size_t
     for (std::size_t q = t * kQueriesPerTask; q < last; ++q) {
       scored[q] = beam_search(queries + q * p_.dims, width, kk, found);
       // The beam holds `width` rows unless the graph reached fewer (then topped up to width).
-      std::copy_n(found.begin(), width, shortlist.begin() + static_cast<std::ptrdiff_t>(q * width));
+      std::copy_n(found.begin(), shortlist_rows, shortlist.begin() + static_cast<std::ptrdiff_t>(q * shortlist_rows));
     }
   };
   const std::size_t tasks = (n + kQueriesPerTask - 1) / kQueriesPerTask;
   report.threads = std::min(tasks, std::max<std::size_t>(max_threads, 1));
   core::parallel_for(tasks, report.threads, should_stop, core::TaskFn(walk_task));
   for (std::size_t q = 0; q < n; ++q) report.scored += scored[q];
-  storage::rerank(p_.exact_rows, queries, n, shortlist.data(), width, kk_rows, kt, n == 1 ? 1 : max_threads,
+  storage::rerank(p_.exact_rows, queries, n, shortlist.data(), shortlist_rows, kk_rows, kt, n == 1 ? 1 : max_threads,
                   should_stop, out_indices, out_scores);
   return report;
 }

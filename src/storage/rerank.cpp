@@ -49,13 +49,17 @@ void rerank(const ExactRows& rows, const float* queries, std::size_t n, const st
   const std::size_t tasks = (n + kQueriesPerTask - 1) / kQueriesPerTask;
   const std::size_t threads = core::threads_for(n * shortlist * dims, 0, std::min(max_threads, tasks));
   auto task = [&](std::size_t t, core::TaskContext& ctx) {
-    std::vector<float> scratch(kGatherRows * dims);  // rows that are not in memory as they are
-    std::vector<float> tiles(kGatherRows * dims + 16);
+    // Per-thread buffers, grown once: a single query's re-ranking is a few microseconds, which a fresh
+    // zero-filled allocation of both would double.
+    thread_local std::vector<float> scratch, tiles;
+    if (scratch.size() < kGatherRows * dims) scratch.resize(kGatherRows * dims);  // rows not in memory as they are
+    if (tiles.size() < kGatherRows * dims + 16) tiles.resize(kGatherRows * dims + 16);
     // score_tiles loads whole 64-byte lines: align the block buffer by hand.
     float* block = tiles.data() + (16 - reinterpret_cast<std::uintptr_t>(tiles.data()) / sizeof(float) % 16) % 16;
     alignas(64) float scores[kGatherRows];
     const float* row_at[kGatherRows];
     const std::size_t q_end = std::min(n, (t + 1) * kQueriesPerTask);
+    prefetch_rows(rows, shortlist_ids + t * kQueriesPerTask * shortlist, shortlist);
     for (std::size_t q = t * kQueriesPerTask; q < q_end; ++q) {
       if (ctx.stop_requested()) return;
       // The next query's rows are scattered over the matrix: start loading them now, so their
