@@ -16,6 +16,7 @@
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "engine/engine.hpp"
+#include "engine/options.hpp"
 #include "graph/graph_index.hpp"
 #include "io/file_access.hpp"
 #include "io/index_file.hpp"
@@ -104,44 +105,6 @@ storage::ExactRows exact_rows_for(const MatrixView& data, bool normalize, std::s
   return rows;
 }
 
-bool ivf_options(const IndexOptions& o) { return o.nlist != 0 || o.nprobe != 0; }
-bool graph_options(const IndexOptions& o) { return o.graph_degree != 0 || o.ef_construction != 0 || o.ef != 0; }
-
-// The structure `approx` builds: the graph unless IVF is asked for by name, by its options or by bf16
-// storage (the graph navigates on int8 codes).
-ApproxMethod resolve_method(const IndexOptions& o) {
-  if (o.method != ApproxMethod::automatic) return o.method;
-  return ivf_options(o) || o.storage == Storage::bf16 ? ApproxMethod::ivf : ApproxMethod::graph;
-}
-
-void check_options(const IndexOptions& o) {
-  if (o.storage != Storage::f32 && o.storage != Storage::bf16 && o.storage != Storage::int8)
-    throw InvalidArgument("storage must be f32, bf16 or int8");
-  if (o.method != ApproxMethod::automatic && o.method != ApproxMethod::ivf && o.method != ApproxMethod::graph)
-    throw InvalidArgument("method must be auto, ivf or graph");
-  if (!o.approx && (ivf_options(o) || graph_options(o) || o.recall != 0.0 || o.method != ApproxMethod::automatic))
-    throw InvalidArgument(
-        "nlist, nprobe, ef, graph_degree, ef_construction, recall and method apply only to approximate indexes "
-        "(approx=true)");
-  if (o.approx && ivf_options(o) && graph_options(o))
-    throw InvalidArgument("give IVF options (nlist, nprobe) or graph options (ef, graph_degree, ef_construction), not both");
-  const ApproxMethod method = resolve_method(o);
-  if (o.approx && method == ApproxMethod::ivf && graph_options(o))
-    throw InvalidArgument("ef, graph_degree and ef_construction apply only to graph indexes (method graph)");
-  if (o.approx && method == ApproxMethod::graph && ivf_options(o))
-    throw InvalidArgument("nlist and nprobe apply only to IVF indexes (method ivf)");
-  if (o.approx && method == ApproxMethod::graph && o.storage == Storage::bf16)
-    throw InvalidArgument("a graph index navigates on int8 codes: use storage f32 or int8 with it, or method ivf for bf16");
-  if (o.graph_degree != 0 && (o.graph_degree < graph::kMinDegree || o.graph_degree > graph::kMaxDegree))
-    throw InvalidArgument("graph_degree must be in [" + std::to_string(graph::kMinDegree) + ", " +
-                          std::to_string(graph::kMaxDegree) + "], got " + std::to_string(o.graph_degree));
-  if (o.recall != 0.0 && o.ef != 0) throw InvalidArgument("give ef or recall, not both: recall calibrates ef");
-  if (o.recall != 0.0 && !(o.recall > 0.0 && o.recall <= 1.0))
-    throw InvalidArgument("recall must be in (0, 1], got " + std::to_string(o.recall));
-  if (o.recall != 0.0 && o.nprobe != 0)
-    throw InvalidArgument("give nprobe or recall, not both: recall calibrates nprobe");
-}
-
 double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
@@ -165,7 +128,7 @@ Index::Index(const MatrixView& data, IndexOptions options, const StopCheck& shou
 Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
              const StopCheck& should_stop, const RowFile& rows_file) {
   check_matrix(data);
-  check_options(options);
+  engine::check_options(options);
   if (keep_alive != nullptr && options.storage == Storage::f32)
     throw InvalidArgument("borrowing the rows applies only to compressed storage (bf16 or int8)");
   // Re-ranked rows from the file under the view, when it says where they lie (checked here, so a wrong
@@ -203,7 +166,7 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
 
   // An explicit nlist or method graph always builds that structure; otherwise matrices too small for
   // an approximate structure to pay off are searched exactly.
-  const ApproxMethod method = resolve_method(options);
+  const ApproxMethod method = engine::resolve_method(options);
   const bool pays_off =
       options.nlist != 0 || options.method == ApproxMethod::graph || ivf::ivf_pays_off(data.rows, data.cols);
   const bool build_ivf = options.approx && pays_off && method == ApproxMethod::ivf;

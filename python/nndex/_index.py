@@ -147,7 +147,7 @@ class NNdex:
         ef: (graph) candidates the walk keeps per query (hnswlib's ``ef``); None calibrates it at
             build time so that recall@10 reaches ``recall``. :meth:`search` can override it per call.
         graph_degree: (graph) neighbours per node on the bottom level (hnswlib's ``2 * M``); None: 32.
-        ef_construction: (graph) candidates kept while linking a new node; None: 100.
+        ef_construction: (graph) candidates kept while linking a new node; None: 64.
         recall: (approx) target recall@10 for the calibration of nprobe or ef; the default aims for
             at least 0.95 on new queries (it calibrates for 0.96, a margin for sampling noise).
         seed: (approx) seed of the k-means sampling and of the graph's levels; equal seeds give
@@ -341,9 +341,9 @@ class NNdex:
         only; at least k are used). Queries may be anything the
         constructor accepts as data (numpy, lists, pandas, polars, pyarrow).
 
-        ``oversampling`` (``storage="bf16"``/``"int8"`` only; ignored by float32 indexes): the
-        compressed scan keeps ``ceil(k * oversampling)`` candidates per query, re-scored exactly in
-        float32. None takes the storage's default (1.5 for bf16, 2 for int8, with at least k + 8
+        ``oversampling`` (``storage="bf16"``/``"int8"`` and graph indexes; ignored by other float32
+        indexes): the compressed scan (or, for a graph, the beam ranked by its int8 navigation codes)
+        keeps ``ceil(k * oversampling)`` candidates per query, re-scored exactly in float32. None takes the storage's default (1.5 for bf16, 2 for int8, with at least k + 8
         candidates: recall@10 against exact float32 search of at least 0.999 and 0.995); larger values raise recall at the cost of more
         re-scoring; it must be at least 1. The name follows Qdrant's search parameter; faiss's
         ``IndexRefine`` calls the same factor ``k_factor``.

@@ -8,11 +8,11 @@
 
 namespace nndex::core {
 
-template <class T>
+template <class T, class Alloc = std::allocator<T>>
 class Array {
  public:
   Array() = default;
-  explicit Array(std::vector<T> values) : owned_(std::move(values)), data_(owned_.data()), size_(owned_.size()) {}
+  explicit Array(std::vector<T, Alloc> values) : owned_(std::move(values)), data_(owned_.data()), size_(owned_.size()) {}
   Array(const T* data, std::size_t size, std::shared_ptr<const void> owner)
       : data_(data), size_(size), owner_(std::move(owner)) {}
 
@@ -29,7 +29,7 @@ class Array {
   std::size_t owned_bytes() const { return owned_.size() * sizeof(T); }  // 0 when borrowed
 
  private:
-  std::vector<T> owned_;
+  std::vector<T, Alloc> owned_;
   const T* data_ = nullptr;
   std::size_t size_ = 0;
   std::shared_ptr<const void> owner_;

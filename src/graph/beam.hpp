@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/huge_pages.hpp"
 #include "graph/nav_codes.hpp"
 #include "kernels/code_kernels.hpp"
 
@@ -44,7 +45,7 @@ class Visited {
   }
 
  private:
-  std::vector<std::uint16_t> marks_;
+  std::vector<std::uint16_t, core::HugePageAllocator<std::uint16_t>> marks_;
   std::uint16_t epoch_ = 0;
 };
 

@@ -99,7 +99,7 @@ class Builder {
   void finish(GraphIndex::Parts& p) {
     p.entry = entry_;
     p.top_level = top_;
-    p.links = core::Array<std::uint32_t>(std::move(links_));
+    p.links = decltype(p.links)(std::move(links_));
     p.upper_offsets = core::Array<std::uint32_t>(std::move(offsets_));
     p.upper = core::Array<std::uint32_t>(std::move(upper_));
   }
@@ -115,7 +115,8 @@ class Builder {
   const NavCodes& nav_;
   const kernels::Int8Kernels& kk_;
   std::size_t degree_, half_, ef_;
-  std::vector<std::uint32_t> links_, offsets_, upper_;
+  std::vector<std::uint32_t, core::HugePageAllocator<std::uint32_t>> links_;
+  std::vector<std::uint32_t> offsets_, upper_;
   std::vector<std::uint8_t> levels_;
   std::vector<SpinLock> locks_;
   std::mutex top_mutex_;

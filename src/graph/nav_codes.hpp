@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/aligned_buffer.hpp"
+#include "core/huge_pages.hpp"
 #include "kernels/code_kernels.hpp"
 #include "nndex/types.hpp"
 
@@ -53,7 +53,7 @@ class NavCodes {
 
  private:
   std::size_t rows_ = 0, dims_ = 0, row_bytes_ = 0;
-  std::vector<std::uint8_t, core::CacheLineAllocator<std::uint8_t>> owned_codes_;
+  std::vector<std::uint8_t, core::HugePageAllocator<std::uint8_t>> owned_codes_;
   std::vector<float> owned_scales_;
   const std::uint8_t* codes_ = nullptr;
   const float* scales_ = nullptr;

@@ -49,7 +49,7 @@ graph::GraphIndex::Parts read_graph_sections(const std::string& name, std::span<
   const SectionEntry& upper = find(kUpperLinks, "graph upper links");
   const auto* upper_links = section_data<std::uint32_t>(name, bytes, upper, upper.bytes / 4 * 4, "graph upper links", verify);
   p.nav = graph::NavCodes(codes, scales, rows, dims, owner);
-  p.links = core::Array<std::uint32_t>(links, *link_words, owner);
+  p.links = decltype(p.links)(links, *link_words, owner);
   p.upper_offsets = core::Array<std::uint32_t>(offsets, rows + 1, owner);
   p.upper = core::Array<std::uint32_t>(upper_links, upper.bytes / 4, owner);
   graph::GraphIndex::validate(p, name);  // every id, count and offset, whatever `verify` says

@@ -120,6 +120,22 @@ def test_build_options(files, capsys):
     assert status == 0 and len(out.splitlines()) == 1 + 6 * 4
 
 
+def test_build_and_search_a_graph(files, capsys):
+    out_path = files / "g.nndex"
+    status, _, err = run_main(["build", files / "data.npy", "-o", out_path, "--approx", "graph", "--ef", 20], capsys)
+    assert status == 0, err
+    assert "graph index (ef=20)" in err
+    index = NNdex.load(out_path)
+    assert (index.method, index.ef) == ("graph", 20)
+    status, out, err = run_main(["search", out_path, files / "queries.npy", "-k", 4, "--ef", 40, "-q"], capsys)
+    assert status == 0 and len(out.splitlines()) == 1 + 6 * 4
+    status, out, _ = run_main(["info", out_path, "--json"], capsys)
+    assert status == 0 and '"method": "graph"' in out
+    with pytest.raises(SystemExit) as exc:  # argparse refuses an unknown method
+        run_main(["build", files / "data.npy", "-o", out_path, "--approx", "hnsw"], capsys)
+    assert exc.value.code == 2 and "invalid choice: 'hnsw'" in capsys.readouterr().err
+
+
 def test_quiet_build_prints_nothing(files, capsys):
     assert run_main(["build", files / "data.npy", "-o", files / "i.nndex", "--quiet"], capsys) == (0, "", "")
 
