@@ -60,7 +60,7 @@ struct IndexOptions {
   // storage ask for IVF. Named explicitly, the graph is built whatever the matrix's size.
   ApproxMethod method = ApproxMethod::automatic;
   // Graph: neighbours per node on level 0 (upper levels have half; 0: 32), the build's beam width
-  // (0: 64), and the search's default beam width (0: calibrated to reach `recall`).
+  // (0: 100), and the search's default beam width (0: calibrated to reach `recall`).
   std::size_t graph_degree = 0;
   std::size_t ef_construction = 0;
   std::size_t ef = 0;

@@ -147,7 +147,7 @@ class NNdex:
         ef: (graph) candidates the walk keeps per query (hnswlib's ``ef``); None calibrates it at
             build time so that recall@10 reaches ``recall``. :meth:`search` can override it per call.
         graph_degree: (graph) neighbours per node on the bottom level (hnswlib's ``2 * M``); None: 32.
-        ef_construction: (graph) candidates kept while linking a new node; None: 64.
+        ef_construction: (graph) candidates kept while linking a new node; None: 100.
         recall: (approx) target recall@10 for the calibration of nprobe or ef; the default aims for
             at least 0.95 on new queries (it calibrates for 0.96, a margin for sampling noise).
         seed: (approx) seed of the k-means sampling and of the graph's levels; equal seeds give

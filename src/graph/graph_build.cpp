@@ -89,7 +89,11 @@ class Builder {
       *ids = buffer;
       return count;
     }
-    void prefetch(std::uint32_t node) const { __builtin_prefetch(b->list(node, level)); }
+    void prefetch(std::uint32_t node) const {
+      const char* list = reinterpret_cast<const char*>(b->list(node, level));
+      const std::size_t bytes = (level == 0 ? b->degree_ : b->half_) * sizeof(std::uint32_t) + sizeof(std::uint32_t);
+      for (std::size_t at = 0; at < bytes; at += 64) __builtin_prefetch(list + at);
+    }
   };
   LockedLinks reader(std::size_t level) { return {this, level}; }
 
