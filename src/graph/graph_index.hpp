@@ -102,8 +102,6 @@ class GraphIndex {
   // For one query: candidate ids (the beam, at least min(k, rows)) into `out`; returns rows scored.
   std::size_t beam_search(const float* query, std::size_t ef, const kernels::Int8Kernels& kk,
                           std::vector<std::uint32_t>& out) const;
-  std::size_t calibrate(const std::vector<std::uint32_t>& held_out, double target, const kernels::KernelTable& kt,
-                        std::size_t threads, const StopCheck& should_stop);
 
   Parts p_;
   BuildReport report_;
