@@ -1,8 +1,11 @@
-// nndex::Index: top-k similarity search over an in-memory float32 matrix, exact or approximate (graph or IVF).
+// nndex::Index: top-k similarity search over an in-memory float32 matrix, exact or approximate (graph or
+// IVF), with user ids, filters, and rows added and removed after the build.
 //
-// Thread safety: a constructed Index is immutable; search() and search_batch() may be called from any
-// number of threads at once. Work is shared out over one process-wide pool, so concurrent callers do
-// not multiply the number of busy threads.
+// Thread safety: every member may be called from any number of threads at once. A search works on the
+// index as it was when the search began (a snapshot): add(), remove() and compact() build their
+// changes aside and publish them at once, so a search sees each mutation entirely or not at all and
+// never waits for one; mutations wait for each other. Work is shared out over one process-wide pool,
+// so concurrent callers do not multiply the number of busy threads.
 #pragma once
 
 #include <cstddef>
@@ -18,10 +21,6 @@
 
 namespace nndex {
 
-namespace storage {
-class FileReader;
-}
-
 class Index {
  public:
   // Builds from a row-major float32 matrix of rows x dims.
@@ -34,24 +33,50 @@ class Index {
   // over a memory-mapped file, only the pages of re-ranked rows are ever read, so resident memory is
   // essentially the codes. `rows_file`, when `data` is a contiguous row-major view of a file (a mapped
   // .npy), makes re-ranking read the rows from that file (see RowFile).
+  // `ids`: one unique non-negative id per row (empty: the row numbers 0..rows-1).
   Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const void> keep_alive,
-        const StopCheck& should_stop = {}, const RowFile& rows_file = {});
+        const StopCheck& should_stop = {}, const RowFile& rows_file = {}, std::span<const std::int64_t> ids = {});
+  Index(const MatrixView& data, std::span<const std::int64_t> ids, IndexOptions options = {},
+        const StopCheck& should_stop = {});
 
   Index(Index&&) noexcept;
   Index& operator=(Index&&) noexcept;
   ~Index();
 
-  // Top min(k, rows) neighbours of one query, most similar first; ties go to the lower row index.
+  // Top min(k, rows) neighbours of one query, most similar first, as ids (ties: the lower id). With
+  // params.filter, the top min(k, allowed rows) among the rows it allows.
   std::vector<Neighbor> search(std::span<const float> query, std::size_t k,
                                const SearchParams& params = {}) const;
   // Same for n queries stored row-major (n x dims).
   BatchResult search_batch(std::span<const float> queries, std::size_t n, std::size_t k,
                            const SearchParams& params = {}) const;
-  // Writes n x min(k, rows) results into caller-owned arrays (no allocation beyond scratch).
-  void search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
-                   const SearchParams& params = {}) const;
+  // Same for any strided float32/float64 view of n queries.
+  BatchResult search_batch(const MatrixView& queries, std::size_t k, const SearchParams& params = {}) const;
+  // Writes n x w results (w = min(k, allowed rows), returned) contiguously into caller-owned arrays,
+  // which must have room for n x k entries.
+  std::size_t search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
+                          const SearchParams& params = {}) const;
 
-  std::size_t rows() const noexcept;
+  // Adds rows (any float view of dims() columns, validated and normalised as the build's) with `ids`
+  // (one unique non-negative id each, none already in the index) or, when empty, consecutive ids after
+  // the largest ever used. Returns the ids added. On error nothing is added.
+  std::vector<std::int64_t> add(const MatrixView& vectors, std::span<const std::int64_t> ids = {},
+                                const StopCheck& should_stop = {});
+  std::vector<std::int64_t> add(std::span<const float> vectors, std::size_t n, std::span<const std::int64_t> ids = {});
+  // Removes the rows with these ids; returns how many. An id not in the index (or given twice) is an
+  // InvalidArgument naming it, and nothing is removed. Removed rows are never returned again; their
+  // space is reclaimed when compact() runs, or by itself for a segment whose removed rows pass 25%.
+  std::size_t remove(std::span<const std::int64_t> ids, const StopCheck& should_stop = {});
+  // Rebuilds the index into one segment of its live rows (ids unchanged), reclaiming removed rows and
+  // re-calibrating approximate search.
+  void compact(const StopCheck& should_stop = {});
+  std::vector<std::int64_t> ids() const;  // the live ids, in stored order
+  bool contains(std::int64_t id) const;
+  std::size_t segments() const noexcept;      // segments searched (see collection/collection.hpp)
+  std::size_t removed_rows() const noexcept;  // removed but not yet reclaimed
+  std::uint64_t generation() const noexcept;  // mutations so far (0 for a fresh index)
+
+  std::size_t rows() const noexcept;  // live rows
   std::size_t dims() const noexcept;
   bool normalized() const noexcept;
   std::size_t threads() const noexcept;  // resolved: never 0
@@ -82,13 +107,11 @@ class Index {
   std::size_t nlist() const noexcept;  // clusters in force (1 when searching exactly)
   std::size_t nprobe() const noexcept; // default clusters probed per query (1 when searching exactly)
 
+ public:
+  struct Impl;  // opaque (src/index_impl.hpp)
+
  private:
-  struct Impl;
   explicit Index(std::unique_ptr<Impl> impl);
-  // `reader`: set for a mapped file (positioned reads of it); null when the bytes are in memory.
-  static Index from_file_view(const std::string& name, std::span<const std::byte> bytes,
-                              std::shared_ptr<const void> owner, const LoadOptions& options,
-                              std::shared_ptr<const storage::FileReader> reader);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,20 @@ struct LoadOptions {
   bool verify = true;
 };
 
+// Restricts a search to some rows, by id (SearchParams::filter): a list of allowed ids (ids the index
+// does not hold are ignored) or a mask indexed by id (mask[id] != 0 allows id; it must have more
+// entries than the largest id in the index). Results are the best min(k, allowed rows) among them,
+// for every kind of index. The spans are read during the call only.
+struct Filter {
+  enum class Kind { none, ids, mask };
+  Kind kind = Kind::none;
+  std::span<const std::int64_t> ids;
+  std::span<const std::uint8_t> mask;
+
+  static Filter allow_ids(std::span<const std::int64_t> ids) { return {Kind::ids, ids, {}}; }
+  static Filter allow_mask(std::span<const std::uint8_t> mask) { return {Kind::mask, {}, mask}; }
+};
+
 // Per-call settings, so one index can serve many threads with different needs.
 struct SearchParams {
   StopCheck should_stop;
@@ -106,6 +121,7 @@ struct SearchParams {
   // Gaussian embeddings).
   // Must be 0 or >= 1; ignored by float32 indexes.
   double oversampling = 0.0;
+  Filter filter;  // none: every row
 };
 
 struct Neighbor {
@@ -113,10 +129,12 @@ struct Neighbor {
   float similarity;
 };
 
-// n x k results in two flat row-major arrays, each row most similar first.
+// n x k results in two flat row-major arrays, each row most similar first. k is what the search
+// could return: min(k asked, rows allowed).
 struct BatchResult {
   std::size_t queries = 0;
   std::size_t k = 0;
+  std::uint64_t generation = 0;  // Index::generation() of the state searched
   std::vector<std::int64_t> indices;
   std::vector<float> similarities;
 };

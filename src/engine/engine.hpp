@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "core/row_filter.hpp"
 #include "core/tiled_matrix.hpp"
 #include "core/trace.hpp"
 #include "io/index_file.hpp"
@@ -34,11 +35,17 @@ class Engine {
   virtual std::size_t nprobe() const { return 1; }  // default clusters probed per query (1: exact)
   virtual std::size_t memory_bytes() const = 0;
 
-  // queries: n x dims prepared floats. Writes n x min(k, rows) results, best first. When `trace` is
-  // set, adds the path taken and its parameters to it.
+  // queries: n x dims prepared floats. Writes n x min(k, rows) results, best first (row numbers of
+  // this engine); with `filter`, only its rows are results: n x min(k, filter->count()). When `trace`
+  // is set, adds the path taken and its parameters to it.
   virtual void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
                       const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices,
-                      float* out_scores, core::TraceLine* trace) const = 0;
+                      float* out_scores, core::TraceLine* trace, const core::RowFilter* filter) const = 0;
+
+  virtual std::size_t rows() const = 0;
+  // Every row, prepared as at build, row-major in row order (rows() x dims): what merging and
+  // compacting segments rebuild from.
+  virtual void copy_rows(const kernels::KernelTable& kt, float* out) const = 0;
 
   // What the index file stores for this engine (the storage pointers of `contents`).
   virtual void describe_storage(io::IndexContents& contents) const = 0;

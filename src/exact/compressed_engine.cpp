@@ -21,17 +21,20 @@ class CompressedEngine final : public Engine {
 
   void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
-              core::TraceLine* trace) const override {
+              core::TraceLine* trace, const core::RowFilter* filter) const override {
     const std::size_t rows = codes_.rows();
-    const std::size_t kk = std::min(k, rows);
+    if (filter != nullptr && filter->all()) filter = nullptr;
+    const std::size_t allowed = filter != nullptr ? filter->count() : rows;
+    const std::size_t kk = std::min(k, allowed);
+    if (kk == 0) return;
     const std::size_t shortlist =
-        storage::shortlist_size(kk, rows, params.oversampling, codes_.codec() == kernels::Codec::int8);
+        storage::shortlist_size(kk, allowed, params.oversampling, codes_.codec() == kernels::Codec::int8);
     const storage::CodeScorer scorer(codes_, n);
     const core::AlignedBytes encoded = scorer.encode(queries, n, threads);
     std::vector<std::int64_t> ids(n * shortlist);
     std::vector<float> approx(n * shortlist);
     const exact::Plan plan = exact::search(scorer, rows, codes_.dims(), encoded.data(), n, shortlist, kt, threads,
-                                           params.should_stop, ids.data(), approx.data());
+                                           params.should_stop, ids.data(), approx.data(), filter);
     storage::rerank(rows_, queries, n, ids.data(), shortlist, kk, kt, threads, params.should_stop, out_indices,
                     out_scores);
     if (trace != nullptr)
@@ -43,6 +46,12 @@ class CompressedEngine final : public Engine {
           .add("qblock", plan.query_block)
           .add("splits", plan.row_splits)
           .add("panel", plan.panel_blocks);
+    if (trace != nullptr && filter != nullptr) trace->add("allowed", filter->count());
+  }
+
+  std::size_t rows() const override { return codes_.rows(); }
+  void copy_rows(const kernels::KernelTable& kt, float* out) const override {
+    for (std::size_t r = 0; r < rows_.rows(); ++r) rows_.read(r, kt, out + r * rows_.dims());
   }
 
   void describe_storage(io::IndexContents& contents) const override {

@@ -14,15 +14,25 @@ class ExactEngine final : public Engine {
 
   void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
-              core::TraceLine* trace) const override {
+              core::TraceLine* trace, const core::RowFilter* filter) const override {
     const exact::Plan plan =
-        exact::search(matrix_, queries, n, k, kt, threads, params.should_stop, out_indices, out_scores);
+        exact::search(matrix_, queries, n, k, kt, threads, params.should_stop, out_indices, out_scores, filter);
     if (trace != nullptr)
       trace->add("threads", plan.threads)
           .add("path", std::string("exact-") + plan.path)
           .add("qblock", plan.query_block)
           .add("splits", plan.row_splits)
           .add("panel", plan.panel_blocks);
+    if (trace != nullptr && filter != nullptr) trace->add("allowed", filter->count());
+  }
+
+  std::size_t rows() const override { return matrix_.rows(); }
+  void copy_rows(const kernels::KernelTable&, float* out) const override {
+    const std::size_t d = matrix_.dims();
+    for (std::size_t r = 0; r < matrix_.rows(); ++r) {
+      const float* block = matrix_.block(r / kernels::kBlockRows);
+      for (std::size_t j = 0; j < d; ++j) out[r * d + j] = block[j * kernels::kBlockRows + r % kernels::kBlockRows];
+    }
   }
 
   void describe_storage(io::IndexContents& contents) const override { contents.matrix = &matrix_; }

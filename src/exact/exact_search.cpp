@@ -35,16 +35,19 @@ std::size_t streaming_bytes() {
 std::size_t round_up(std::size_t x, std::size_t to) { return (x + to - 1) / to * to; }
 std::size_t ceil_div(std::size_t a, std::size_t b) { return (a + b - 1) / b; }
 
-// Scores stored blocks [block_begin, block_end) against n queries into n heaps of k laid out n x k.
+// Scores stored blocks [block_begin, block_end) against n queries into n heaps of k laid out n x k;
+// `sizes`, when set, gets the entries each heap holds (fewer than k when a filter allows fewer rows).
 void scan_into(const Scanner& scanner, std::size_t rows, const std::byte* queries, std::size_t n,
                std::size_t block_begin, std::size_t block_end, float* heap_scores, std::int64_t* heap_ids,
-               std::size_t k, bool sort_results, core::TaskContext& ctx) {
+               std::size_t k, bool sort_results, core::TaskContext& ctx, std::size_t* sizes = nullptr) {
   std::vector<topk::TopK> tops;
   tops.reserve(n);
   for (std::size_t q = 0; q < n; ++q) tops.emplace_back(heap_scores + q * k, heap_ids + q * k, k);
   const Segment segment{block_begin, block_end,
                         std::min(rows, block_end * kBlockRows) - std::min(rows, block_begin * kBlockRows)};
   if (!scanner.scan(segment, queries, n, tops.data(), &ctx)) return;
+  if (sizes != nullptr)
+    for (std::size_t q = 0; q < n; ++q) sizes[q] = tops[q].size();
   if (sort_results)
     for (auto& top : tops) top.sort_descending();
 }
@@ -90,22 +93,28 @@ Plan make_plan(std::size_t rows, std::size_t dims, std::size_t n, std::size_t ma
 
 Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std::size_t k,
             const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-            std::int64_t* out_indices, float* out_scores) {
+            std::int64_t* out_indices, float* out_scores, const core::RowFilter* filter) {
   const scan::TileScorer scorer(m, kt, n == 1 && m.bytes() >= streaming_bytes());
   return search(scorer, m.rows(), m.dims(), reinterpret_cast<const std::byte*>(queries), n, k, kt, max_threads,
-                should_stop, out_indices, out_scores);
+                should_stop, out_indices, out_scores, filter);
 }
 
 Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims, const std::byte* queries,
             std::size_t n, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
-            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
-  const std::size_t kk = std::min(k, rows);
-  const Plan plan = make_plan(rows, dims, n, max_threads, core::ThreadBudgetInputs::now(),
-                              {scorer.scan_bytes(), scorer.query_bytes(), scorer.group(), scorer.panel_blocks()});
+            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores,
+            const core::RowFilter* filter) {
+  if (filter != nullptr && filter->all()) filter = nullptr;
+  const std::size_t kk = std::min(k, filter != nullptr ? filter->count() : rows);
+  if (kk == 0) return Plan{};
+  // A filter's plan is sized by the blocks it reads.
+  const std::size_t scanned_rows = filter != nullptr ? std::min(rows, filter->occupied_blocks() * kBlockRows) : rows;
+  const std::size_t scan_bytes = scorer.scan_bytes() / std::max<std::size_t>(rows, 1) * scanned_rows;
+  const Plan plan = make_plan(std::max<std::size_t>(scanned_rows, 1), dims, n, max_threads, core::ThreadBudgetInputs::now(),
+                              {std::max<std::size_t>(scan_bytes, 1), scorer.query_bytes(), scorer.group(), scorer.panel_blocks()});
   const std::size_t query_blocks = ceil_div(n, plan.query_block);
   const std::size_t blocks = scorer.blocks();
   const std::size_t qbytes = scorer.query_bytes();
-  const Scanner scanner{scorer, kt};
+  const Scanner scanner{scorer, kt, nullptr, filter};
 
   if (plan.row_splits == 1) {
     auto task = [&](std::size_t t, core::TaskContext& ctx) {
@@ -122,14 +131,13 @@ Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims,
   const std::size_t splits = plan.row_splits;
   std::vector<float> part_scores(splits * n * kk);
   std::vector<std::int64_t> part_indices(splits * n * kk);
-  std::vector<std::size_t> part_sizes(splits, 0);
+  std::vector<std::size_t> part_sizes(splits * n, 0);
   auto task = [&](std::size_t s, core::TaskContext& ctx) {
     // Even shares: the pool gives each thread a contiguous run of splits, the same run every call.
     const std::size_t b0 = blocks * s / splits;
     const std::size_t b1 = blocks * (s + 1) / splits;
     scan_into(scanner, rows, queries, n, b0, b1, part_scores.data() + s * n * kk, part_indices.data() + s * n * kk,
-              kk, /*sort_results=*/false, ctx);
-    part_sizes[s] = std::min(kk, (std::min(rows, b1 * kBlockRows)) - std::min(rows, b0 * kBlockRows));
+              kk, /*sort_results=*/false, ctx, part_sizes.data() + s * n);
   };
   core::parallel_for(splits, plan.threads, should_stop, core::TaskFn(task));
 
@@ -138,7 +146,7 @@ Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims,
     for (std::size_t s = 0; s < splits; ++s) {
       const float* ps = part_scores.data() + (s * n + q) * kk;
       const std::int64_t* pi = part_indices.data() + (s * n + q) * kk;
-      for (std::size_t i = 0; i < part_sizes[s]; ++i) top.push(ps[i], pi[i]);
+      for (std::size_t i = 0; i < part_sizes[s * n + q]; ++i) top.push(ps[i], pi[i]);
     }
     top.sort_descending();
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/row_filter.hpp"
 #include "core/thread_budget.hpp"
 #include "core/tiled_matrix.hpp"
 #include "kernels/kernels.hpp"
@@ -25,16 +26,18 @@ struct Plan {
 };
 
 // queries: n x dims prepared (normalised when the index is) floats, contiguous.
-// Writes n x min(k, rows) results, each row best first.
+// Writes n x min(k, rows) results, each row best first. With `filter`, only its rows are candidates
+// (n x min(k, filter->count()) results) and blocks holding none of them are not read.
 Plan search(const core::TiledMatrix& m, const float* queries, std::size_t n, std::size_t k,
             const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-            std::int64_t* out_indices, float* out_scores);
+            std::int64_t* out_indices, float* out_scores, const core::RowFilter* filter = nullptr);
 
 // The same over any storage: `rows` stored rows behind `scorer`, n queries already encoded by it
 // (scorer.query_bytes() each, plus its padding rows).
 Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims, const std::byte* queries,
             std::size_t n, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
-            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores);
+            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores,
+            const core::RowFilter* filter = nullptr);
 
 // What the plan needs to know of the storage besides its shape; zeros mean float32 tiles.
 struct StorageShape {

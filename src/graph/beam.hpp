@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "core/huge_pages.hpp"
@@ -95,13 +96,20 @@ Candidate greedy(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQ
   return at;
 }
 
-// Beam search from `entry`: leaves the best min(ef, reachable) candidates in s.best (a min-heap).
-// s.visited must have been begun for this walk.
-template <class Links>
+// Every node may be a result (an unfiltered walk).
+struct AcceptAll {
+  bool operator()(std::uint32_t) const { return true; }
+};
+
+// Beam search from `entry`: leaves the best min(ef, reachable) accepted candidates in s.best (a
+// min-heap). Nodes `accept` refuses are still walked through (a filtered search keeps the graph's
+// connectivity) but never kept. s.visited must have been begun for this walk.
+template <class Links, class Accept = AcceptAll>
 void beam(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQuery& q, Candidate entry, std::size_t ef,
-          Links&& links, WalkScratch& s, std::size_t& scored) {
+          Links&& links, WalkScratch& s, std::size_t& scored, Accept accept = {}) {
   s.frontier.assign(1, entry);
-  s.best.assign(1, entry);
+  s.best.clear();
+  if (accept(entry.id)) s.best.push_back(entry);
   s.visited.first_visit(entry.id);
   while (!s.frontier.empty()) {
     const Candidate c = s.frontier.front();
@@ -125,6 +133,7 @@ void beam(const NavCodes& nav, const kernels::Int8Kernels& kk, const NavQuery& q
       if (s.best.size() >= ef && !(n.sim > s.best.front().sim)) continue;
       s.frontier.push_back(n);
       std::push_heap(s.frontier.begin(), s.frontier.end(), BetterFirst{});
+      if (!accept(n.id)) continue;
       s.best.push_back(n);
       std::push_heap(s.best.begin(), s.best.end(), WorseFirst{});
       if (s.best.size() > ef) {
@@ -143,10 +152,11 @@ namespace nndex::graph {
 // `ids` gets at least min(want, rows) distinct rows, best (by navigation score) first (a graph that reaches fewer is topped up in row
 // order, which only a tiny or damaged graph needs). links_at(level) returns that level's accessor.
 // Returns rows scored.
-template <class LinksAt>
+// With `accept`, only accepted rows are kept and none is topped up: `ids` may then hold fewer.
+template <class LinksAt, class Accept = AcceptAll>
 std::size_t walk(const NavCodes& nav, const kernels::Int8Kernels& kk, const float* query, std::size_t ef,
                  std::size_t want, std::uint32_t entry, std::uint32_t top_level, LinksAt&& links_at, WalkScratch& s,
-                 std::vector<std::uint32_t>& ids) {
+                 std::vector<std::uint32_t>& ids, Accept accept = {}) {
   NavQuery q{};
   q.scale = nav.encode_query(query, s.query.data(), &q.offset);
   q.codes = s.query.data();
@@ -154,10 +164,11 @@ std::size_t walk(const NavCodes& nav, const kernels::Int8Kernels& kk, const floa
   Candidate at{score_one(nav, kk, q, entry, s), entry};
   for (std::uint32_t level = top_level; level > 0; --level) at = greedy(nav, kk, q, at, links_at(level), s, scored);
   s.visited.begin(nav.rows());
-  beam(nav, kk, q, at, std::max(ef, want), links_at(0), s, scored);
+  beam(nav, kk, q, at, std::max(ef, want), links_at(0), s, scored, accept);
   std::sort_heap(s.best.begin(), s.best.end(), WorseFirst{});  // best first
   ids.clear();
   for (const Candidate& c : s.best) ids.push_back(c.id);
+  if constexpr (!std::is_same_v<Accept, AcceptAll>) return scored;
   const std::size_t target = std::min(want, nav.rows());
   for (std::uint32_t r = 0; ids.size() < target && r < nav.rows(); ++r)
     if (s.visited.first_visit(r)) ids.push_back(r);

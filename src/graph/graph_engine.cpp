@@ -15,12 +15,19 @@ class GraphEngine final : public Engine {
 
   void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
-              core::TraceLine* trace) const override {
+              core::TraceLine* trace, const core::RowFilter* filter) const override {
     const graph::SearchReport r =
         graph_->search(queries, n, k, params.ef, params.oversampling, kt, threads, params.should_stop, out_indices,
-                       out_scores);
+                       out_scores, filter);
     if (trace != nullptr)
       trace->add("threads", r.threads).add("path", "graph").add("ef", r.ef).add("shortlist", r.shortlist).add("scored", r.scored);
+    if (trace != nullptr && filter != nullptr) trace->add("allowed", filter->count()).add("exact_queries", r.exact);
+  }
+
+  std::size_t rows() const override { return graph_->rows(); }
+  void copy_rows(const kernels::KernelTable& kt, float* out) const override {
+    const storage::ExactRows& rows = graph_->parts().exact_rows;
+    for (std::size_t r = 0; r < rows.rows(); ++r) rows.read(r, kt, out + r * rows.dims());
   }
 
   void describe_storage(io::IndexContents& contents) const override {

@@ -17,6 +17,7 @@
 
 #include "core/array.hpp"
 #include "core/huge_pages.hpp"
+#include "core/row_filter.hpp"
 #include "graph/nav_codes.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
@@ -55,7 +56,15 @@ struct SearchReport {
   std::size_t ef = 0;
   std::size_t shortlist = 0;  // beam rows re-scored per query
   std::size_t scored = 0;  // rows scored with codes, over all queries
+  std::size_t exact = 0;   // queries answered by scoring a filter's rows exactly instead
 };
+
+// Whether a filter allowing `allowed` of `rows` rows is searched by scoring those rows exactly
+// rather than by a filtered walk. A walk scores about `walk_scored` codes unfiltered and, since it
+// keeps only allowed rows, about walk_scored * rows / allowed filtered; an exact pass reads each
+// allowed float32 row once (kExactRowCost code scorings' worth: four times the bytes, read in order).
+inline constexpr double kExactRowCost = 2.0;
+bool filter_scans_exactly(std::size_t allowed, std::size_t rows, std::size_t walk_scored);
 
 class GraphIndex {
  public:
@@ -86,7 +95,8 @@ class GraphIndex {
   // storage: 0 is int8's default).
   SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t ef, double oversampling,
                       const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                      std::int64_t* out_indices, float* out_scores) const;
+                      std::int64_t* out_indices, float* out_scores,
+                      const core::RowFilter* filter = nullptr) const;
 
   std::size_t rows() const { return p_.rows; }
   std::size_t ef() const { return p_.ef; }
@@ -101,7 +111,7 @@ class GraphIndex {
  private:
   // For one query: candidate ids (the beam, at least min(k, rows)) into `out`; returns rows scored.
   std::size_t beam_search(const float* query, std::size_t ef, const kernels::Int8Kernels& kk,
-                          std::vector<std::uint32_t>& out) const;
+                          std::vector<std::uint32_t>& out, const core::RowFilter* filter) const;
 
   Parts p_;
   BuildReport report_;

@@ -143,6 +143,10 @@ void read_compressed(const std::string& name, std::span<const std::byte> bytes, 
 
 }  // namespace
 
+std::size_t write_index(const IndexContents& contents, const WriteAt& write_at, std::size_t base) {
+  return serialise(contents, [&](std::size_t off, const void* data, std::size_t n) { write_at(base + off, data, n); });
+}
+
 void save_file(const std::string& path, const IndexContents& contents) {
   write_file_atomically(path, [&](const WriteAt& write_at) { return serialise(contents, write_at); });
 }

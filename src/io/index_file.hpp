@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -49,6 +50,10 @@ struct LoadedIndex {
   storage::ExactRows exact_rows;                   //   the float32 rows that re-rank them
   std::optional<graph::GraphIndex::Parts> graph;   // set when it holds a graph (its rows inside)
 };
+
+// Writes one index image at `base` (page-aligned) through `write_at`; returns its size in bytes.
+std::size_t write_index(const IndexContents& contents, const std::function<void(std::size_t, const void*, std::size_t)>& write_at,
+                        std::size_t base);
 
 // Writes to `path` through a temporary file in the same folder, renamed into place once complete.
 void save_file(const std::string& path, const IndexContents& contents);

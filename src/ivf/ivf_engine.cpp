@@ -18,10 +18,11 @@ class IvfEngine final : public Engine {
 
   void search(const float* queries, std::size_t n, std::size_t k, const SearchParams& params,
               const kernels::KernelTable& kt, std::size_t threads, std::int64_t* out_indices, float* out_scores,
-              core::TraceLine* trace) const override {
+              core::TraceLine* trace, const core::RowFilter* filter) const override {
     const std::size_t nprobe = params.nprobe != 0 ? params.nprobe : ivf_->nprobe();
     const ivf::SearchReport r =
-        ivf_->search(queries, n, k, nprobe, kt, threads, params.should_stop, out_indices, out_scores, params.oversampling);
+        ivf_->search(queries, n, k, nprobe, kt, threads, params.should_stop, out_indices, out_scores, params.oversampling,
+                     filter);
     if (trace != nullptr)
       trace->add("threads", r.threads)
           .add("path", "ivf")
@@ -29,9 +30,13 @@ class IvfEngine final : public Engine {
           .add("nprobe", std::min(nprobe, ivf_->nlist()))
           .add("probes", r.probed)
           .add("candidates", r.candidates);
+    if (trace != nullptr && filter != nullptr) trace->add("allowed", filter->count()).add("exhaustive", r.exhaustive);
     if (trace != nullptr && ivf_->compressed())
       trace->add("storage", storage_name(storage())).add("shortlist", r.shortlist);
   }
+
+  std::size_t rows() const override { return ivf_->rows(); }
+  void copy_rows(const kernels::KernelTable& kt, float* out) const override { ivf_->copy_rows(kt, out); }
 
   void describe_storage(io::IndexContents& contents) const override {
     const auto& parts = ivf_->parts();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/array.hpp"
+#include "core/row_filter.hpp"
 #include "core/tiled_matrix.hpp"
 #include "scan/scan.hpp"
 #include "kernels/kernels.hpp"
@@ -43,6 +44,7 @@ struct SearchReport {
   std::size_t candidates = 0;  // rows scored, over all queries
   std::size_t threads = 1;
   std::size_t shortlist = 0;   // compressed lists: rows re-scored exactly per query
+  bool exhaustive = false;     // a filter made scanning every list (its occupied blocks) cheaper
 };
 
 // nlist chosen for a row count when the user gives none.
@@ -92,7 +94,10 @@ class IvfIndex {
   // re-score them exactly.
   SearchReport search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
                       const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                      std::int64_t* out_indices, float* out_scores, double oversampling = 0.0) const;
+                      std::int64_t* out_indices, float* out_scores, double oversampling = 0.0,
+                      const core::RowFilter* filter = nullptr) const;
+  // Float32 rows in original row order (rows x dims), prepared as at build.
+  void copy_rows(const kernels::KernelTable& kt, float* out) const;
 
   std::size_t rows() const { return p_.rows; }
   bool compressed() const { return p_.codes.has_value(); }
@@ -106,9 +111,11 @@ class IvfIndex {
                         const std::vector<std::size_t>& train_rows, double target, std::uint64_t seed,
                         const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop);
   // For each query, the clusters to scan, nearest first (CSR: offsets n + 1).
+  // `list_rows[c]`: the rows of cluster c a search may return (a filter's), or null for all.
   void probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
                    const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
-                   std::vector<std::size_t>& offsets, std::vector<std::int64_t>& clusters) const;
+                   std::vector<std::size_t>& offsets, std::vector<std::int64_t>& clusters,
+                   const std::vector<std::size_t>* list_rows = nullptr) const;
 
   Parts p_;
   BuildReport report_;

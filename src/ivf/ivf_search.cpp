@@ -18,20 +18,26 @@ namespace nndex::ivf {
 
 void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t nprobe, std::size_t needed_rows,
                            const kernels::KernelTable& kt, std::size_t threads, const StopCheck& should_stop,
-                           std::vector<std::size_t>& offsets, std::vector<std::int64_t>& lists) const {
+                           std::vector<std::size_t>& offsets, std::vector<std::int64_t>& lists,
+                           const std::vector<std::size_t>* list_rows) const {
   const std::size_t nlist = p_.clusters.size();
+  auto rows_in = [&](std::int64_t c) {
+    const auto i = static_cast<std::size_t>(c);
+    return list_rows != nullptr ? (*list_rows)[i] : p_.clusters[i].rows;
+  };
   std::vector<float> scores(n * nprobe);
   lists.resize(n * nprobe);
   exact::search(p_.centroids, queries, n, nprobe, kt, threads, should_stop, lists.data(), scores.data());
   offsets.assign(n + 1, 0);
   for (std::size_t q = 0; q < n; ++q) offsets[q + 1] = offsets[q] + nprobe;
 
-  // Rare: the probed clusters hold fewer than k rows. Such queries take clusters further down their
-  // full centroid order until they have enough, so every query returns exactly min(k, rows) results.
+  // Rare without a filter: the probed clusters hold fewer than k rows (allowed rows, with one). Such
+  // queries take clusters further down their full centroid order until they have enough, so every
+  // query returns exactly min(k, rows) results.
   std::vector<std::size_t> short_queries;
   for (std::size_t q = 0; q < n; ++q) {
     std::size_t have = 0;
-    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += p_.clusters[static_cast<std::size_t>(lists[i])].rows;
+    for (std::size_t i = offsets[q]; i < offsets[q + 1]; ++i) have += rows_in(lists[i]);
     if (have < needed_rows) short_queries.push_back(q);
   }
   if (short_queries.empty()) return;
@@ -43,7 +49,7 @@ void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t npro
     std::size_t have = 0;
     for (std::size_t r = 0; r < nlist && (r < nprobe || have < needed_rows); ++r) {
       extended[q].push_back(order[r]);
-      have += p_.clusters[static_cast<std::size_t>(order[r])].rows;
+      have += rows_in(order[r]);
     }
   }
   std::vector<std::int64_t> merged;
@@ -60,20 +66,46 @@ void IvfIndex::probe_lists(const float* queries, std::size_t n, std::size_t npro
 
 SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k, std::size_t nprobe,
                               const kernels::KernelTable& kt, std::size_t max_threads, const StopCheck& should_stop,
-                              std::int64_t* out_indices, float* out_scores, double oversampling) const {
+                              std::int64_t* out_indices, float* out_scores, double oversampling,
+                              const core::RowFilter* filter) const {
   SearchReport report;
   const std::size_t nlist = p_.clusters.size();
-  const std::size_t kk = std::min(k, p_.rows);
+  if (filter != nullptr && filter->all()) filter = nullptr;
+  const std::size_t allowed = filter != nullptr ? filter->count() : p_.rows;
+  const std::size_t kk = std::min(k, allowed);
+  if (kk == 0) return report;
   nprobe = std::clamp<std::size_t>(nprobe, 1, nlist);
   // Compressed lists fill heaps of the shortlist's size, re-scored exactly at the end.
-  const std::size_t hk = p_.codes ? storage::shortlist_size(kk, p_.rows, oversampling,
+  const std::size_t hk = p_.codes ? storage::shortlist_size(kk, allowed, oversampling,
                                                             p_.codes->codec() == kernels::Codec::int8)
                                   : kk;
   report.shortlist = p_.codes ? hk : 0;
 
+  // A filter: each list's allowed rows and the blocks holding them. Probing scans about
+  // rows * nprobe / nlist rows; a scan of every list reads only the occupied blocks, so it takes
+  // over whenever those are no more (then the result is exact among the allowed rows).
+  std::vector<std::size_t> list_rows;
+  if (filter != nullptr) {
+    list_rows.assign(nlist, 0);
+    std::size_t occupied = 0;
+    for (std::size_t c = 0; c < nlist; ++c) {
+      const scan::Segment& seg = p_.clusters[c];
+      for (std::size_t b = seg.block_begin; b < seg.block_end; ++b) {
+        std::size_t here = 0;
+        for (std::size_t r = b * kernels::kBlockRows; r < (b + 1) * kernels::kBlockRows; ++r)
+          here += p_.ids[r] >= 0 && filter->allowed(static_cast<std::size_t>(p_.ids[r]));
+        list_rows[c] += here;
+        occupied += here != 0;
+      }
+    }
+    if (occupied * kernels::kBlockRows <= p_.rows * nprobe / nlist) nprobe = nlist;
+    report.exhaustive = nprobe == nlist;
+  }
+
   std::vector<std::size_t> offsets;
   std::vector<std::int64_t> lists;
-  probe_lists(queries, n, nprobe, hk, kt, max_threads, should_stop, offsets, lists);
+  probe_lists(queries, n, nprobe, hk, kt, max_threads, should_stop, offsets, lists,
+              filter != nullptr ? &list_rows : nullptr);
 
   // Invert to cluster -> queries, so each probed cluster is loaded once and scored against every
   // query that probes it.
@@ -90,7 +122,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   std::size_t work = 0;
   for (std::size_t c = 0; c < nlist; ++c) {
     const std::size_t users = per_cluster[c + 1] - per_cluster[c];
-    if (users == 0 || p_.clusters[c].rows == 0) continue;
+    if (users == 0 || p_.clusters[c].rows == 0 || (filter != nullptr && list_rows[c] == 0)) continue;
     active.push_back(c);
     work += users * p_.clusters[c].rows * p_.dims;
     report.candidates += users * p_.clusters[c].rows;
@@ -120,7 +152,7 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   }
   const scan::BlockScorer& scorer = codes ? static_cast<const scan::BlockScorer&>(*codes) : *tiles;
   const auto* encoded = codes ? code_queries.data() : reinterpret_cast<const std::byte*>(queries);
-  const scan::Scanner scanner{scorer, kt, p_.ids.data()};
+  const scan::Scanner scanner{scorer, kt, p_.ids.data(), filter};
   const std::size_t qbytes = scorer.query_bytes();
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
     const std::size_t c = active[a];
@@ -160,6 +192,20 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
     storage::rerank(p_.exact_rows, queries, n, shortlist_ids.data(), hk, kk, kt, max_threads, should_stop, out_indices,
                     out_scores);
   return report;
+}
+
+void IvfIndex::copy_rows(const kernels::KernelTable& kt, float* out) const {
+  if (p_.codes) {
+    for (std::size_t r = 0; r < p_.rows; ++r) p_.exact_rows.read(r, kt, out + r * p_.dims);
+    return;
+  }
+  const std::size_t stored = p_.data.blocks() * kernels::kBlockRows;
+  for (std::size_t at = 0; at < stored; ++at) {
+    if (p_.ids[at] < 0) continue;
+    const float* block = p_.data.block(at / kernels::kBlockRows);
+    float* row = out + static_cast<std::size_t>(p_.ids[at]) * p_.dims;
+    for (std::size_t j = 0; j < p_.dims; ++j) row[j] = block[j * kernels::kBlockRows + at % kernels::kBlockRows];
+  }
 }
 
 }  // namespace nndex::ivf

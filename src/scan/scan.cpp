@@ -39,9 +39,23 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
   std::uint32_t positions[kPanelMaxBlocks * kBlockRows + kernels::kSelectSlack];
   const std::size_t stride = panel_blocks * kBlockRows;
 
-  for (std::size_t b = segment.block_begin; b < segment.block_end; b += panel_blocks) {
+  auto occupied = [&](std::size_t b) {
+    if (ids == nullptr) return filter->any_in_block(b);
+    for (std::size_t r = b * kBlockRows; r < (b + 1) * kBlockRows; ++r)
+      if (ids[r] >= 0 && filter->allowed(static_cast<std::size_t>(ids[r]))) return true;
+    return false;
+  };
+  for (std::size_t b = segment.block_begin, nblocks = 0; b < segment.block_end; b += nblocks) {
     if (ctx != nullptr && ctx->stop_requested()) return false;
-    const std::size_t nblocks = std::min(panel_blocks, segment.block_end - b);
+    if (filter == nullptr) {
+      nblocks = std::min(panel_blocks, segment.block_end - b);
+    } else {
+      // Score only runs of blocks that hold an allowed row.
+      while (b < segment.block_end && !occupied(b)) ++b;
+      if (b == segment.block_end) break;
+      nblocks = 1;
+      while (nblocks < panel_blocks && b + nblocks < segment.block_end && occupied(b + nblocks)) ++nblocks;
+    }
     const std::size_t first = (b - segment.block_begin) * kBlockRows;  // offset of this panel in the segment
     const std::size_t valid = std::min(nblocks * kBlockRows, segment.rows - first);
     const std::size_t row0 = b * kBlockRows;
@@ -66,7 +80,9 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
             const std::size_t offset = at + positions[c];
             if (offset >= valid) break;
             const std::size_t row = row0 + offset;
-            top.push(s[offset], ids == nullptr ? static_cast<std::int64_t>(row) : ids[row]);
+            const std::int64_t id = ids == nullptr ? static_cast<std::int64_t>(row) : ids[row];
+            if (filter != nullptr && !filter->allowed(static_cast<std::size_t>(id))) continue;
+            top.push(s[offset], id);
           }
           at += span;
         }

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/row_filter.hpp"
 #include "core/thread_pool.hpp"
 #include "core/tiled_matrix.hpp"
 #include "kernels/kernels.hpp"
@@ -75,6 +76,8 @@ struct Scanner {
   const BlockScorer& scorer;
   const kernels::KernelTable& kt;  // select_above
   const std::int64_t* ids = nullptr;  // stored row i has id ids[i], or i when null
+  // Rows (by id) that may enter the heaps; null: all. Blocks without one are not scored at all.
+  const core::RowFilter* filter = nullptr;
 
   // Pushes every row of `segment` into tops[q] for the nq encoded queries at `queries`. Returns false
   // when ctx asked to stop (results are then incomplete).

@@ -42,9 +42,12 @@ std::size_t shortlist_size(std::size_t k, std::size_t rows, double oversampling,
   return std::clamp(s, std::min(k, rows), rows);
 }
 
-void rerank(const ExactRows& rows, const float* queries, std::size_t n, const std::int64_t* shortlist_ids,
-            std::size_t shortlist, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
-            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
+namespace {
+
+// Query q's shortlist starts at shortlist_ids + q * stride (stride 0: one list for every query).
+void rerank_lists(const ExactRows& rows, const float* queries, std::size_t n, const std::int64_t* shortlist_ids,
+                  std::size_t shortlist, std::size_t stride, std::size_t k, const kernels::KernelTable& kt,
+                  std::size_t max_threads, const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
   const std::size_t dims = rows.dims();
   const std::size_t tasks = (n + kQueriesPerTask - 1) / kQueriesPerTask;
   const std::size_t threads = core::threads_for(n * shortlist * dims, 0, std::min(max_threads, tasks));
@@ -59,14 +62,14 @@ void rerank(const ExactRows& rows, const float* queries, std::size_t n, const st
     alignas(64) float scores[kGatherRows];
     const float* row_at[kGatherRows];
     const std::size_t q_end = std::min(n, (t + 1) * kQueriesPerTask);
-    prefetch_rows(rows, shortlist_ids + t * kQueriesPerTask * shortlist, shortlist);
+    prefetch_rows(rows, shortlist_ids + t * kQueriesPerTask * stride, shortlist);
     for (std::size_t q = t * kQueriesPerTask; q < q_end; ++q) {
       if (ctx.stop_requested()) return;
       // The next query's rows are scattered over the matrix: start loading them now, so their
       // cache misses overlap this query's work instead of stalling the transposes.
-      if (q + 1 < q_end) prefetch_rows(rows, shortlist_ids + (q + 1) * shortlist, shortlist);
+      if (q + 1 < q_end && stride != 0) prefetch_rows(rows, shortlist_ids + (q + 1) * stride, shortlist);
       const float* query = queries + q * dims;
-      const std::int64_t* ids = shortlist_ids + q * shortlist;
+      const std::int64_t* ids = shortlist_ids + q * stride;
       topk::TopK top(out_scores + q * k, out_indices + q * k, k);
       for (std::size_t at = 0; at < shortlist; at += kGatherRows) {
         const std::size_t count = std::min(kGatherRows, shortlist - at);
@@ -89,6 +92,21 @@ void rerank(const ExactRows& rows, const float* queries, std::size_t n, const st
     }
   };
   core::parallel_for(tasks, threads, should_stop, core::TaskFn(task));
+}
+
+}  // namespace
+
+void rerank(const ExactRows& rows, const float* queries, std::size_t n, const std::int64_t* shortlist_ids,
+            std::size_t shortlist, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
+            const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
+  rerank_lists(rows, queries, n, shortlist_ids, shortlist, shortlist, k, kt, max_threads, should_stop, out_indices,
+               out_scores);
+}
+
+void score_rows(const ExactRows& rows, const float* queries, std::size_t n, const std::int64_t* row_ids,
+                std::size_t count, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
+                const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores) {
+  rerank_lists(rows, queries, n, row_ids, count, 0, k, kt, max_threads, should_stop, out_indices, out_scores);
 }
 
 }  // namespace nndex::storage

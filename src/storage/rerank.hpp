@@ -19,6 +19,12 @@ void rerank(const ExactRows& rows, const float* queries, std::size_t n, const st
             std::size_t shortlist, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
             const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores);
 
+// The same with one list of `count` rows for every query: an exact search among those rows (a
+// selective filter's allowed rows). Writes n x min(k, count) results.
+void score_rows(const ExactRows& rows, const float* queries, std::size_t n, const std::int64_t* row_ids,
+                std::size_t count, std::size_t k, const kernels::KernelTable& kt, std::size_t max_threads,
+                const StopCheck& should_stop, std::int64_t* out_indices, float* out_scores);
+
 // Rows a compressed index shortlists for k results: ceil(k * oversampling), at least k, at most rows.
 // oversampling 0 takes the storage's default: max(ceil(k * 1.5), k + 8) for bf16 and
 // max(ceil(k * 2), k + 8) for int8 (see SearchParams::oversampling).

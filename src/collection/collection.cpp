@@ -1,0 +1,169 @@
+#include "collection/collection.hpp"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "core/pack.hpp"
+#include "engine/build.hpp"
+#include "nndex/errors.hpp"
+
+namespace nndex::collection {
+namespace {
+
+std::size_t live_of(const std::vector<Segment>& segments) {
+  std::size_t live = 0;
+  for (const Segment& s : segments) live += s.live_rows();
+  return live;
+}
+
+}  // namespace
+
+void check_new_ids(std::span<const std::int64_t> ids, std::size_t rows, const Snapshot* snapshot) {
+  if (ids.size() != rows)
+    throw InvalidArgument("ids has " + std::to_string(ids.size()) + " entries for " + std::to_string(rows) +
+                          " rows (one id per row)");
+  std::vector<std::int64_t> sorted(ids.begin(), ids.end());
+  std::sort(sorted.begin(), sorted.end());
+  if (!sorted.empty() && sorted.front() < 0)
+    throw InvalidArgument("ids must be non-negative, got " + std::to_string(sorted.front()));
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) throw InvalidArgument("id " + std::to_string(*dup) + " appears more than once in ids");
+  if (snapshot != nullptr)
+    for (std::int64_t id : sorted)
+      if (locate(*snapshot, id).segment >= 0) throw InvalidArgument("id " + std::to_string(id) + " is already in the index");
+}
+
+Collection::Collection(Settings settings, Snapshot first) : settings_(std::move(settings)) {
+  first.live = live_of(first.segments);
+  generation_ = first.generation;
+  current_.store(std::make_shared<const Snapshot>(std::move(first)), std::memory_order_release);
+}
+
+void Collection::publish(Snapshot next) {
+  next.live = live_of(next.segments);
+  next.generation = ++generation_;
+  current_.store(std::make_shared<const Snapshot>(std::move(next)), std::memory_order_release);
+}
+
+Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<float>& extra,
+                            std::span<const std::int64_t> extra_ids, const StopCheck& should_stop) const {
+  const std::size_t d = settings_.dims;
+  std::size_t total = extra_ids.size();
+  for (const Segment& p : parts) total += p.live_rows();
+  std::vector<float> rows(total * d);
+  std::vector<std::int64_t> ids;
+  ids.reserve(total);
+  std::size_t at = 0;
+  std::vector<float> scratch;
+  for (const Segment& p : parts) {
+    scratch.resize(p.rows() * d);
+    p.engine->copy_rows(*settings_.kt, scratch.data());
+    for (std::size_t r = 0; r < p.rows(); ++r) {
+      if (!p.is_live(r)) continue;
+      std::copy_n(scratch.data() + r * d, d, rows.data() + at * d);
+      ids.push_back(p.ids.at(r));
+      ++at;
+    }
+  }
+  std::copy(extra.begin(), extra.end(), rows.begin() + static_cast<std::ptrdiff_t>(at * d));
+  ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
+
+  Segment seg;
+  seg.ids = IdMap::list(std::move(ids));
+  if (total == 0) return seg;
+  engine::BuildInput in;
+  in.data = MatrixView::row_major(rows.data(), total, d);
+  in.normalize = false;  // prepared already: rebuilt rows keep their exact floats
+  in.segment = true;
+  seg.engine = engine::build(in, settings_.options, *settings_.kt, settings_.threads, should_stop);
+  return seg;
+}
+
+std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<const std::int64_t> ids,
+                                          const StopCheck& should_stop) {
+  if (rows.cols != settings_.dims) throw DimensionMismatch(settings_.dims, rows.cols, "vectors");
+  if (rows.rows != 0 && rows.data == nullptr) throw InvalidArgument("vectors pointer is null");
+  std::lock_guard lock(writer_);
+  const std::shared_ptr<const Snapshot> now = snapshot();
+  std::vector<std::int64_t> added;
+  if (!ids.empty() || rows.rows == 0) {
+    check_new_ids(ids, rows.rows, now.get());
+    added.assign(ids.begin(), ids.end());
+  } else {
+    added.resize(rows.rows);
+    for (std::size_t i = 0; i < rows.rows; ++i) added[i] = now->next_id + static_cast<std::int64_t>(i);
+  }
+  if (rows.rows == 0) return added;
+  const std::vector<float> prepared =
+      core::prepare_rows(rows, !settings_.options.normalized, *settings_.kt, settings_.threads, should_stop);
+
+  // Take along every newest segment at most twice the size of what is being built.
+  Snapshot next = *now;
+  std::size_t building = rows.rows;
+  std::size_t first_merged = next.segments.size();
+  while (first_merged > 0 && next.segments[first_merged - 1].live_rows() <= 2 * building) {
+    --first_merged;
+    building += next.segments[first_merged].live_rows();
+  }
+  const std::span<const Segment> merged(next.segments.data() + first_merged, next.segments.size() - first_merged);
+  Segment seg = rebuild(merged, prepared, added, should_stop);
+  next.segments.resize(first_merged);
+  next.segments.push_back(std::move(seg));
+  next.next_id = std::max(now->next_id, *std::max_element(added.begin(), added.end()) + 1);
+  publish(std::move(next));
+  return added;
+}
+
+std::size_t Collection::remove(std::span<const std::int64_t> ids, const StopCheck& should_stop) {
+  std::lock_guard lock(writer_);
+  const std::shared_ptr<const Snapshot> now = snapshot();
+  std::vector<Location> where(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    where[i] = locate(*now, ids[i]);
+    if (where[i].segment < 0) throw InvalidArgument("id " + std::to_string(ids[i]) + " is not in the index");
+  }
+  {
+    std::vector<std::int64_t> sorted(ids.begin(), ids.end());
+    std::sort(sorted.begin(), sorted.end());
+    const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end()) throw InvalidArgument("id " + std::to_string(*dup) + " appears more than once in ids");
+  }
+  if (ids.empty()) return 0;
+  Snapshot next = *now;
+  std::vector<std::shared_ptr<core::RowFilter>> changed(next.segments.size());
+  for (const Location& at : where) {
+    const auto s = static_cast<std::size_t>(at.segment);
+    if (!changed[s]) {
+      const Segment& seg = next.segments[s];
+      changed[s] = std::make_shared<core::RowFilter>(seg.live ? *seg.live : core::RowFilter::all_rows(seg.rows()));
+    }
+    changed[s]->deny(at.row);
+  }
+  std::vector<Segment> kept;
+  for (std::size_t s = 0; s < next.segments.size(); ++s) {
+    Segment seg = std::move(next.segments[s]);
+    if (changed[s]) seg.live = std::move(changed[s]);
+    if (seg.live_rows() == 0) continue;  // nothing left to search
+    if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows()))
+      seg = rebuild({&seg, 1}, {}, {}, should_stop);
+    kept.push_back(std::move(seg));
+  }
+  next.segments = std::move(kept);
+  publish(std::move(next));
+  return ids.size();
+}
+
+void Collection::compact(const StopCheck& should_stop) {
+  std::lock_guard lock(writer_);
+  const std::shared_ptr<const Snapshot> now = snapshot();
+  const bool whole = now->segments.size() == 1 && now->segments[0].removed_rows() == 0;
+  if (whole || now->segments.empty()) return;
+  Snapshot next = *now;
+  Segment seg = rebuild(next.segments, {}, {}, should_stop);
+  next.segments.clear();
+  if (seg.rows() != 0) next.segments.push_back(std::move(seg));
+  publish(std::move(next));
+}
+
+}  // namespace nndex::collection
