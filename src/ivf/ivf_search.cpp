@@ -81,9 +81,13 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
                                   : kk;
   report.shortlist = p_.codes ? hk : 0;
 
-  // A filter: each list's allowed rows and the blocks holding them. Probing scans about
-  // rows * nprobe / nlist rows; a scan of every list reads only the occupied blocks, so it takes
-  // over whenever those are no more (then the result is exact among the allowed rows).
+  // A filter: each list's allowed rows and the blocks holding them. Unfiltered, a query scores about
+  // C = rows * nprobe / nlist candidates; filtered, it probes lists until it has scored as many
+  // allowed ones (the allowed rows are a sample of the rows, so that many keeps the recall of the
+  // unfiltered search: the k best allowed rows lie further out, among about k / p of all rows).
+  // When the allowed rows are no more than C, or the blocks holding them are no more than C / 16,
+  // every list is scanned instead (only its occupied blocks), which is exact among the allowed rows.
+  std::size_t needed = hk;
   std::vector<std::size_t> list_rows;
   if (filter != nullptr) {
     list_rows.assign(nlist, 0);
@@ -98,13 +102,15 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
         occupied += here != 0;
       }
     }
-    if (occupied * kernels::kBlockRows <= p_.rows * nprobe / nlist) nprobe = nlist;
+    const std::size_t candidates = p_.rows * nprobe / nlist;
+    needed = std::max(hk, candidates);
+    if (allowed <= candidates || occupied * kernels::kBlockRows <= candidates) nprobe = nlist;
     report.exhaustive = nprobe == nlist;
   }
 
   std::vector<std::size_t> offsets;
   std::vector<std::int64_t> lists;
-  probe_lists(queries, n, nprobe, hk, kt, max_threads, should_stop, offsets, lists,
+  probe_lists(queries, n, nprobe, std::min(needed, allowed), kt, max_threads, should_stop, offsets, lists,
               filter != nullptr ? &list_rows : nullptr);
 
   // Invert to cluster -> queries, so each probed cluster is loaded once and scored against every
