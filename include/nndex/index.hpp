@@ -75,6 +75,14 @@ class Index {
   std::size_t segments() const noexcept;      // segments searched (see collection/collection.hpp)
   std::size_t removed_rows() const noexcept;  // removed but not yet reclaimed
   std::uint64_t generation() const noexcept;  // mutations so far (0 for a fresh index)
+  // One consistent reading of the figures above and of the next default id (one past the largest id
+  // ever used), from the same state of the index.
+  struct State {
+    std::uint64_t generation = 0;
+    std::size_t rows = 0;
+    std::int64_t next_id = 0;
+  };
+  State state() const noexcept;
 
   std::size_t rows() const noexcept;  // live rows
   std::size_t dims() const noexcept;

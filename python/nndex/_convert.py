@@ -301,8 +301,13 @@ class ArrowListReader:
 # ------------------------------------------------------------------------------------------------
 
 
-def check_frame(df: Any, rows: int) -> str:
-    """Validates search(dataframe=...): returns "pandas" or "polars", or raises ValueError."""
+def check_frame(df: Any, rows: int, next_id: int) -> str:
+    """Validates search(dataframe=...): returns "pandas" or "polars", or raises ValueError.
+
+    Frame rows are selected by id as position (row i for id i): an index with default ids that has
+    not changed needs exactly one frame row per index row (as the original library); once ids are
+    not the row numbers (custom ids, rows added or removed) the frame needs a row for every id up to
+    the largest ever used (``next_id`` rows)."""
     kind = None
     for cls in type(df).__mro__:
         if cls.__name__ == "DataFrame" and _library_of_class(cls) in ("pandas", "polars"):
@@ -311,8 +316,16 @@ def check_frame(df: Any, rows: int) -> str:
     if kind is None:
         raise ValueError(f"`dataframe` must be a pandas.DataFrame or polars.DataFrame, got {type(df).__name__}")
     n = int(df.shape[0])
-    if n != rows:
-        raise ValueError(f"provided dataframe row count must match index rows (index rows={rows}, dataframe rows={n})")
+    if next_id == rows:
+        if n != rows:
+            raise ValueError(
+                f"provided dataframe row count must match index rows (index rows={rows}, dataframe rows={n})"
+            )
+    elif n < next_id:
+        raise ValueError(
+            f"dataframe has {n} rows but the index has ids up to {next_id - 1}: frame rows are selected by id "
+            f"(row i for id i), so it needs at least {next_id} rows"
+        )
     return kind
 
 

@@ -19,6 +19,7 @@ from nndex._cache import (
     content_digest,
 )
 from nndex._convert import check_frame, foreign_matrix, frame_rows
+from nndex._ids import as_filter, as_ids
 
 _BACKENDS = ("cpu", "gpu")
 STORAGES = ("f32", "bf16", "int8")
@@ -185,10 +186,11 @@ class NNdex:
         ef: int | None = None,
         graph_degree: int | None = None,
         ef_construction: int | None = None,
+        ids: Any = None,
     ) -> None:
         self._build(data, normalized, approx, backend, enable_cache, gpu_device_index, threads=threads, nlist=nlist,
                     nprobe=nprobe, recall=recall, seed=seed, storage=storage, ef=ef, graph_degree=graph_degree,
-                    ef_construction=ef_construction)
+                    ef_construction=ef_construction, ids=ids)
 
     def _build(
         self,
@@ -210,6 +212,7 @@ class NNdex:
         ef_construction: int | None = None,
         borrow: bool = False,
         rows_file: tuple[str, int] | None = None,
+        ids: Any = None,
     ) -> None:
         """The constructor; ``borrow`` (from_file on a .npy) makes a compressed index re-score from
         ``data`` itself, kept alive by the index, instead of from a copy."""
@@ -247,11 +250,13 @@ class NNdex:
         arr = _as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
+        id_values = None if ids is None else as_ids(ids)
 
-        # Reuse an identical approximate index (exact builds are cheaper than hashing the data).
+        # Reuse an identical approximate index (exact builds are cheaper than hashing the data). An index
+        # built with ids is not shared (the key would have to hold them too).
         key = None
         shared = None
-        if enable_cache and approx:
+        if enable_cache and approx and id_values is None:
             digest = content_digest(arr)
             if digest is not None:
                 layout = "C" if arr.flags.c_contiguous else "F"
@@ -263,7 +268,7 @@ class NNdex:
         if shared is None:
             native = _nndex.Index(
                 arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value,
-                storage_value, borrow, *(rows_file or ("", 0)), method, ef_value, degree_value, efc_value,
+                storage_value, borrow, *(rows_file or ("", 0)), method, ef_value, degree_value, efc_value, id_values,
             )
             if key is not None:
                 shared = SharedIndex(native)
@@ -332,11 +337,20 @@ class NNdex:
         nprobe: int | None = None,
         oversampling: float | None = None,
         ef: int | None = None,
+        filter: Any = None,
     ) -> Union[SearchResult, Any, list[Any]]:
-        """Returns (indices, similarities) of the min(k, rows) most similar rows, most similar first.
+        """Returns (ids, similarities) of the min(k, rows) most similar rows, most similar first.
 
         A 1-D query gives 1-D int64 and float32 arrays; a 2-D (n, dims) query gives (n, min(k, rows))
-        arrays. Equal similarities are ordered by row index. ``nprobe`` overrides the index's number of
+        arrays. The "indices" are the rows' ids: their row numbers unless the index was built with
+        ``ids=`` or has changed since (:meth:`add`, :meth:`remove`). Equal similarities are ordered by id.
+
+        ``filter`` restricts the search to some rows: an array (or list, or set) of allowed ids, ids the
+        index does not hold being ignored, or a boolean numpy array indexed by id (``mask[id]``; it needs
+        more entries than the largest id). The result is then the best min(k, allowed rows) among the
+        allowed rows, on exact and approximate indexes alike: exact indexes scan only the blocks that
+        hold allowed rows; approximate ones search until they have k allowed results and score the
+        allowed rows exactly when they are few enough for that to cost less. ``nprobe`` overrides the index's number of
         probed clusters for this call (IVF indexes only), ``ef`` the graph walk's candidates (graph indexes
         only; at least k are used). Queries may be anything the
         constructor accepts as data (numpy, lists, pandas, polars, pyarrow).
@@ -363,6 +377,7 @@ class NNdex:
             and oversampling is None
             and ef is None
             and dataframe is None
+            and filter is None
             and type(query) is np.ndarray
             and query.ndim == 1
         ):
@@ -374,7 +389,8 @@ class NNdex:
         nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
         oversampling_value = _as_oversampling(oversampling)
         ef_value = 0 if ef is None else _positive_int(ef, "ef")
-        frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows)
+        filter_ids, filter_mask = as_filter(filter)
+        frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows, self._index.next_id)
         if (
             type(query) is np.ndarray
             and query.dtype == np.float32
@@ -387,9 +403,10 @@ class NNdex:
             if q.ndim == 1:
                 q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim == 1:
-            result = self._searcher.search(q, k, nprobe_value, oversampling_value, ef_value)
+            result = self._searcher.search(q, k, nprobe_value, oversampling_value, ef_value, filter_ids, filter_mask)
         else:
-            result = self._searcher.search_batch(q, k, nprobe_value, oversampling_value, ef_value)
+            result = self._searcher.search_batch(q, k, nprobe_value, oversampling_value, ef_value, filter_ids,
+                                                 filter_mask)
         if frame_kind is None:
             return result
         ids, sims = result
@@ -398,6 +415,77 @@ class NNdex:
         if ids.shape[0] == 1:  # one query given as one row: one DataFrame, as the original returns
             return frame_rows(dataframe, frame_kind, ids[0], sims[0])
         return [frame_rows(dataframe, frame_kind, ids[i], sims[i]) for i in range(ids.shape[0])]
+
+    def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
+        """Adds rows; returns their int64 ids.
+
+        ``vectors`` takes every form the constructor accepts (a 1-D array is one row), validated and
+        normalised the same way. ``ids``: one unique non-negative integer per row, none already in the
+        index; None gives consecutive ids after the largest id ever used (so default ids stay row
+        numbers while rows are only added). A duplicate, negative or present id, a NaN or a wrong
+        number of dims raises ``ValueError`` and adds nothing. Searches running meanwhile see the
+        index before or after the whole call, never part of it. Approximate indexes keep small additions
+        in exact segments and build graph (or IVF) segments once they are large enough, calibrated
+        like the first (see :attr:`segments`)."""
+        arr = _as_matrix(vectors, "vectors")
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        id_values = None if ids is None else as_ids(ids)
+        self._own_native()
+        return self._index.add(arr, id_values)
+
+    def remove(self, ids: Any) -> int:
+        """Removes the rows with these ids (an int, or integers); returns how many.
+
+        An id not in the index, or given twice, raises ``ValueError`` naming it and removes nothing.
+        Removed rows are never returned again. Their space is reclaimed by :meth:`compact`, or
+        automatically for a segment once a quarter of its rows are removed (it is rebuilt from the rest)."""
+        id_values = as_ids(ids)
+        self._own_native()
+        return self._index.remove(id_values)
+
+    def compact(self) -> None:
+        """Rebuilds the index into one segment of its live rows: reclaims removed rows' space and, for
+        approximate indexes, re-calibrates. Ids are unchanged."""
+        self._own_native()
+        self._index.compact()
+
+    def _own_native(self) -> None:
+        """Before a change: an approximate index reused from the index cache is shared with the other
+        NNdex objects built from the same data, so this one takes a private copy first."""
+        if self._shared is None:
+            return
+        native = _nndex.Index.from_bytes(self._index.to_bytes(), self._index.threads)
+        self._init_wrapper(native, self._enable_cache)
+
+    @property
+    def ids(self) -> np.ndarray:
+        """The live rows' ids (int64), in stored order: 0..rows-1 for an index built without ``ids``."""
+        return self._index.live_ids()
+
+    @property
+    def next_id(self) -> int:
+        """The id :meth:`add` gives the next row by default: one past the largest id ever used."""
+        return self._index.next_id
+
+    @property
+    def segments(self) -> int:
+        """Segments searched: 1 after a build, :meth:`compact` or a load of such an index; :meth:`add`
+        keeps O(log rows) of them by merging each new one with the newer ones at most twice its size."""
+        return self._index.segments
+
+    @property
+    def removed_rows(self) -> int:
+        """Rows removed whose space is not yet reclaimed (see :meth:`remove`)."""
+        return self._index.removed_rows
+
+    def __len__(self) -> int:
+        return self._index.rows
+
+    def __contains__(self, id: Any) -> bool:
+        if isinstance(id, (bool, np.bool_)) or not isinstance(id, (int, np.integer)):
+            return False
+        return 0 <= id < 2**63 and self._index.contains(int(id))
 
     def cache_info(self) -> CacheInfo:
         """Hits, misses and sizes of this index's query-result cache (see :class:`nndex.CacheInfo`)."""
@@ -415,8 +503,11 @@ class NNdex:
     def save(self, path: str | os.PathLike[str]) -> None:
         """Writes the index to one file (format: docs/index-format.md), atomically.
 
-        The file holds the stored (normalised) matrix, the options, the storage (with its codes) and
-        any IVF structure, so :meth:`load` rebuilds nothing.
+        The file holds the stored (normalised) matrix, the options, the storage (with its codes), any
+        IVF or graph structure, and the ids and removed rows of an index that has them, so :meth:`load`
+        rebuilds nothing. A loaded index (mapped or not) accepts :meth:`add` and :meth:`remove`: new rows
+        go to new segments in memory, removals are recorded beside the mapped pages, which are never
+        written; :meth:`save` writes all of it to a file again.
         """
         self._index.save(os.fspath(path))
 
@@ -466,7 +557,7 @@ class NNdex:
 
     @property
     def rows(self) -> int:
-        """Number of indexed rows."""
+        """Number of live rows (added, not removed)."""
         return self._index.rows
 
     @property

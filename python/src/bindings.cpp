@@ -2,12 +2,14 @@
 // work runs with the GIL released, and results come back as numpy arrays owning their buffers.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/string_view.h>
 
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 #include <vector>
@@ -77,6 +79,30 @@ nb::ndarray<nb::numpy, T> owned_array(std::unique_ptr<T[]> data, std::size_t row
   return nb::ndarray<nb::numpy, T>(raw, {cols}, owner);
 }
 
+// A numpy array that takes over `data`'s buffer (no copy).
+template <class T>
+nb::ndarray<nb::numpy, T> vector_array(std::vector<T>&& data, std::size_t rows, std::size_t cols, bool two_d) {
+  auto* held = new std::vector<T>(std::move(data));
+  nb::capsule owner(held, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  if (two_d) return nb::ndarray<nb::numpy, T>(held->data(), {rows, cols}, owner);
+  return nb::ndarray<nb::numpy, T>(held->data(), {cols}, owner);
+}
+
+using IdArray = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using MaskArray = nb::ndarray<const std::uint8_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+std::span<const std::int64_t> span_of(const std::optional<IdArray>& ids) {
+  if (!ids) return {};
+  return {ids->data(), ids->shape(0)};
+}
+
+// The filter of a search: allowed ids, or a mask indexed by id (bool arrays arrive as uint8), or none.
+nndex::Filter filter_of(const std::optional<IdArray>& ids, const std::optional<MaskArray>& mask) {
+  if (ids) return nndex::Filter::allow_ids({ids->data(), ids->shape(0)});
+  if (mask) return nndex::Filter::allow_mask({mask->data(), mask->shape(0)});
+  return {};
+}
+
 // Searches below this many multiply-adds (a few microseconds) keep the GIL.
 constexpr std::size_t kGilFreeWork = std::size_t{1} << 15;
 
@@ -86,6 +112,7 @@ struct CachedIndex {
   const nndex::Index* index;
   nndex_py::QueryCache cache;
   std::size_t max_rows;  // batches of more rows are searched without the cache
+  std::uint64_t generation = 0;  // the index's generation the cached results belong to
 };
 
 // The cache key of `queries`: their elements in C order (gathered into `scratch` when the view is
@@ -114,47 +141,57 @@ nndex_py::QueryKey key_of(const nndex::MatrixView& q, bool two_d, std::size_t k,
 // One search, answered from `cache` when it holds the result and stored there on a miss. The lookup
 // and the fill run in this call, with the GIL held; only the search itself may release it.
 nb::tuple run_search(const nndex::Index& index, const nndex::MatrixView& queries, std::int64_t k, std::size_t nprobe,
-                     std::size_t ef, double oversampling, bool two_d, CachedIndex* cached = nullptr) {
+                     std::size_t ef, double oversampling, bool two_d, CachedIndex* cached = nullptr,
+                     const nndex::Filter& filter = {}) {
   // Checked before the cache is consulted, so a refused call leaves the cache's counts alone (and no
   // NaN ever reaches a key).
   if (k < 1) throw nndex::InvalidArgument("k must be at least 1, got " + std::to_string(k));
   if (!(oversampling == 0.0 || oversampling >= 1.0))
     throw nndex::InvalidArgument(std::string("oversampling must be at least 1, got ") +
                                  nb::repr(nb::float_(oversampling)).c_str());
-  const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), index.rows());
-  const std::size_t count = queries.rows * kk;
-  auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[count]);
-  auto sims = std::unique_ptr<float[]>(new float[count]);
-  const bool use_cache = cached != nullptr && queries.rows > 0 && queries.rows <= cached->max_rows &&
-                         queries.cols == index.dims() && queries.data != nullptr;
+  // Filtered searches are not cached (the key would have to hold the filter).
+  const bool use_cache = cached != nullptr && filter.kind == nndex::Filter::Kind::none && queries.rows > 0 &&
+                         queries.rows <= cached->max_rows && queries.cols == index.dims() && queries.data != nullptr;
   std::vector<std::byte> scratch;
   nndex_py::QueryKey key;
   std::uint64_t hash = 0;
   if (use_cache) {
+    // Results of an earlier state of the index are dropped once it changes.
+    const nndex::Index::State state = index.state();
+    if (state.generation != cached->generation) {
+      cached->cache.clear();
+      cached->generation = state.generation;
+    }
+    const std::size_t kk = std::min<std::size_t>(static_cast<std::size_t>(k), state.rows);
+    const std::size_t count = queries.rows * kk;
+    auto ids = std::unique_ptr<std::int64_t[]>(new std::int64_t[count]);
+    auto sims = std::unique_ptr<float[]>(new float[count]);
     key = key_of(queries, two_d, static_cast<std::size_t>(k), nprobe, ef, oversampling, scratch);
     hash = cached->cache.hash(key);
     if (cached->cache.lookup(key, hash, ids.get(), sims.get(), count))
       return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
                             owned_array(std::move(sims), queries.rows, kk, two_d));
   }
-  nndex::SearchParams params{&python_interrupt_pending, nprobe, ef, oversampling};
+  nndex::SearchParams params{&python_interrupt_pending, nprobe, ef, oversampling, filter};
+  nndex::BatchResult r;
   if (queries.rows * index.rows() * index.dims() < kGilFreeWork) {
     // A few microseconds of work: releasing and re-taking the GIL would cost a noticeable share.
-    index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
+    r = index.search_batch(queries, static_cast<std::size_t>(k), params);
   } else {
     nb::gil_scoped_release nogil;
-    index.search_into(queries, static_cast<std::size_t>(k), ids.get(), sims.get(), params);
+    r = index.search_batch(queries, static_cast<std::size_t>(k), params);
   }
-  if (use_cache) cached->cache.insert(key, hash, ids.get(), sims.get(), count);
-  return nb::make_tuple(owned_array(std::move(ids), queries.rows, kk, two_d),
-                        owned_array(std::move(sims), queries.rows, kk, two_d));
+  if (use_cache && r.generation == cached->generation)
+    cached->cache.insert(key, hash, r.indices.data(), r.similarities.data(), r.indices.size());
+  return nb::make_tuple(vector_array(std::move(r.indices), queries.rows, r.k, two_d),
+                        vector_array(std::move(r.similarities), queries.rows, r.k, two_d));
 }
 
 nb::tuple search_one(const nndex::Index& index, const Query& query, std::int64_t k, std::size_t nprobe,
-                     std::size_t ef, double oversampling, CachedIndex* cached) {
+                     std::size_t ef, double oversampling, CachedIndex* cached, const nndex::Filter& filter = {}) {
   if (query.shape(0) != index.dims()) throw nndex::DimensionMismatch(index.dims(), query.shape(0), "query");
   return run_search(index, nndex::MatrixView::row_major(query.data(), 1, query.shape(0)), k, nprobe, ef,
-                    oversampling, false, cached);
+                    oversampling, false, cached, filter);
 }
 
 }  // namespace
@@ -186,7 +223,7 @@ NB_MODULE(_nndex, m) {
           [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
              std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow,
              std::string rows_path, std::uint64_t rows_offset, std::string_view method, std::size_t ef,
-             std::size_t graph_degree, std::size_t ef_construction) {
+             std::size_t graph_degree, std::size_t ef_construction, std::optional<IdArray> ids) {
             const nndex::MatrixView view = view_of(data);
             nndex::IndexOptions options;
             options.normalized = normalized;
@@ -207,23 +244,64 @@ NB_MODULE(_nndex, m) {
             std::shared_ptr<const void> owner = borrow ? keep_alive(data) : nullptr;
             const nndex::RowFile rows_file{std::move(rows_path), rows_offset};
             nb::gil_scoped_release nogil;
-            new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending, rows_file);
+            new (self) nndex::Index(view, options, std::move(owner), &python_interrupt_pending, rows_file, span_of(ids));
           },
           "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a,
           "storage"_a = "f32", "borrow"_a = false, "rows_path"_a = "", "rows_offset"_a = 0, "method"_a = "auto",
-          "ef"_a = 0, "graph_degree"_a = 0, "ef_construction"_a = 0)
+          "ef"_a = 0, "graph_degree"_a = 0, "ef_construction"_a = 0, "ids"_a.noconvert() = nb::none())
       .def(
           "search",
-          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
-            return search_one(self, query, k, nprobe, ef, oversampling, nullptr);
+          [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef,
+             std::optional<IdArray> filter_ids, std::optional<MaskArray> filter_mask) {
+            return search_one(self, query, k, nprobe, ef, oversampling, nullptr, filter_of(filter_ids, filter_mask));
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0,
+          "filter_ids"_a.noconvert() = nb::none(), "filter_mask"_a.noconvert() = nb::none())
       .def(
           "search_batch",
-          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
-            return run_search(self, view_of(queries), k, nprobe, ef, oversampling, true);
+          [](const nndex::Index& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef,
+             std::optional<IdArray> filter_ids, std::optional<MaskArray> filter_mask) {
+            return run_search(self, view_of(queries), k, nprobe, ef, oversampling, true, nullptr,
+                              filter_of(filter_ids, filter_mask));
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0,
+          "filter_ids"_a.noconvert() = nb::none(), "filter_mask"_a.noconvert() = nb::none())
+      .def(
+          "add",
+          [](nndex::Index& self, AnyMatrix vectors, std::optional<IdArray> ids) {
+            const nndex::MatrixView view = view_of(vectors);
+            std::vector<std::int64_t> added;
+            {
+              nb::gil_scoped_release nogil;
+              added = self.add(view, span_of(ids), &python_interrupt_pending);
+            }
+            const std::size_t n = added.size();
+            return vector_array(std::move(added), 1, n, false);
+          },
+          "vectors"_a.noconvert(), "ids"_a.noconvert() = nb::none())
+      .def(
+          "remove",
+          [](nndex::Index& self, IdArray ids) {
+            nb::gil_scoped_release nogil;
+            return self.remove(span_of(ids), &python_interrupt_pending);
+          },
+          "ids"_a.noconvert())
+      .def("compact",
+           [](nndex::Index& self) {
+             nb::gil_scoped_release nogil;
+             self.compact(&python_interrupt_pending);
+           })
+      .def("live_ids",
+           [](const nndex::Index& self) {
+             std::vector<std::int64_t> ids = self.ids();
+             const std::size_t n = ids.size();
+             return vector_array(std::move(ids), 1, n, false);
+           })
+      .def("contains", &nndex::Index::contains, "id"_a)
+      .def_prop_ro("segments", &nndex::Index::segments)
+      .def_prop_ro("removed_rows", &nndex::Index::removed_rows)
+      .def_prop_ro("generation", &nndex::Index::generation)
+      .def_prop_ro("next_id", [](const nndex::Index& self) { return self.state().next_id; })
       .def_prop_ro("rows", &nndex::Index::rows)
       .def_prop_ro("dims", &nndex::Index::dims)
       .def_prop_ro("normalized", &nndex::Index::normalized)
@@ -286,16 +364,21 @@ NB_MODULE(_nndex, m) {
           "A bounded LRU of search results over `index`; search() and search_batch() as Index's.")
       .def(
           "search",
-          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
-            return search_one(*self.index, query, k, nprobe, ef, oversampling, &self);
+          [](CachedIndex& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef,
+             std::optional<IdArray> filter_ids, std::optional<MaskArray> filter_mask) {
+            return search_one(*self.index, query, k, nprobe, ef, oversampling, &self, filter_of(filter_ids, filter_mask));
           },
-          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
+          "query"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0,
+          "filter_ids"_a.noconvert() = nb::none(), "filter_mask"_a.noconvert() = nb::none())
       .def(
           "search_batch",
-          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef) {
-            return run_search(*self.index, view_of(queries), k, nprobe, ef, oversampling, true, &self);
+          [](CachedIndex& self, AnyMatrix queries, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef,
+             std::optional<IdArray> filter_ids, std::optional<MaskArray> filter_mask) {
+            return run_search(*self.index, view_of(queries), k, nprobe, ef, oversampling, true, &self,
+                              filter_of(filter_ids, filter_mask));
           },
-          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0)
+          "queries"_a.noconvert(), "k"_a, "nprobe"_a = 0, "oversampling"_a = 0.0, "ef"_a = 0,
+          "filter_ids"_a.noconvert() = nb::none(), "filter_mask"_a.noconvert() = nb::none())
       .def(
           "stats",
           [](const CachedIndex& self) {
