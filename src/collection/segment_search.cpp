@@ -29,11 +29,20 @@ SegmentFilters::SegmentFilters(const Snapshot& snapshot, const Filter& filter) {
   owned_.reserve(count);
   for (std::size_t s = 0; s < count; ++s) owned_.emplace_back(snapshot.segments[s].rows());
   if (filter.kind == Filter::Kind::ids) {
-    for (std::int64_t id : filter.ids) {
+    for (std::int64_t id : filter.ids)
       if (id < 0) throw InvalidArgument("filter ids must be non-negative, got " + std::to_string(id));
-      // Ids the index does not hold (never added, or removed) simply allow nothing.
-      const Location at = locate(snapshot, id);
-      if (at.segment >= 0) owned_[static_cast<std::size_t>(at.segment)].allow(at.row);
+    // Ids the index does not hold (never added, or removed) simply allow nothing.
+    for (std::size_t s = 0; s < count; ++s) {
+      const IdMap& ids = snapshot.segments[s].ids;
+      core::RowFilter& f = owned_[s];
+      if (ids.is_range()) {
+        const auto first = ids.first(), rows = static_cast<std::int64_t>(ids.rows());
+        for (std::int64_t id : filter.ids)
+          if (id - first >= 0 && id - first < rows) f.set(static_cast<std::size_t>(id - first));
+      } else {
+        for (std::int64_t id : filter.ids)
+          if (const std::int64_t r = ids.find(id); r >= 0) f.set(static_cast<std::size_t>(r));
+      }
     }
   } else {
     std::int64_t max_id = -1;
@@ -43,15 +52,21 @@ SegmentFilters::SegmentFilters(const Snapshot& snapshot, const Filter& filter) {
       throw InvalidArgument("filter mask has " + std::to_string(filter.mask.size()) +
                             " entries but the index holds id " + std::to_string(max_id) +
                             " (a mask is indexed by id: it needs more entries than the largest id)");
+    const auto mask_size = static_cast<std::int64_t>(filter.mask.size());
     for (std::size_t s = 0; s < count; ++s) {
       const Segment& seg = snapshot.segments[s];
       core::RowFilter& f = owned_[s];
       for (std::size_t r = 0; r < seg.rows(); ++r) {
-        if (!seg.is_live(r)) continue;
         const std::int64_t id = seg.ids.at(r);
-        if (id < static_cast<std::int64_t>(filter.mask.size()) && filter.mask[static_cast<std::size_t>(id)]) f.allow(r);
+        if (id < mask_size && filter.mask[static_cast<std::size_t>(id)]) f.set(r);
       }
     }
+  }
+  // Removed rows are never allowed.
+  for (std::size_t s = 0; s < count; ++s) {
+    const Segment& seg = snapshot.segments[s];
+    if (seg.live) owned_[s].intersect(*seg.live);
+    else owned_[s].recount();
   }
   for (std::size_t s = 0; s < count; ++s) {
     filters_[s] = &owned_[s];

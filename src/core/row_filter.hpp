@@ -36,6 +36,17 @@ class RowFilter {
     count_ += (w & bit) == 0;
     w |= bit;
   }
+  // Bulk building: set bits without counting, then recount() once.
+  void set(std::size_t r) { words_[r / 64] |= std::uint64_t{1} << (r % 64); }
+  // Keeps only the rows `other` allows too (same rows), and recounts.
+  void intersect(const RowFilter& other) {
+    for (std::size_t i = 0; i < words_.size(); ++i) words_[i] &= other.words_[i];
+    recount();
+  }
+  void recount() {
+    count_ = 0;
+    for (std::uint64_t w : words_) count_ += static_cast<std::size_t>(std::popcount(w));
+  }
   bool allowed(std::size_t r) const { return (words_[r / 64] >> (r % 64)) & 1u; }
   std::size_t rows() const { return rows_; }
   std::size_t memory_bytes() const { return words_.size() * sizeof(std::uint64_t); }
@@ -45,7 +56,7 @@ class RowFilter {
     RowFilter f;
     f.rows_ = rows;
     f.words_ = std::move(words);
-    for (std::uint64_t w : f.words_) f.count_ += static_cast<std::size_t>(std::popcount(w));
+    f.recount();
     return f;
   }
   std::size_t count() const { return count_; }

@@ -83,7 +83,9 @@ SearchReport GraphIndex::search(const float* queries, std::size_t n, std::size_t
   report.ef = width;
   report.shortlist = shortlist_rows;
   // A selective filter: its rows scored exactly cost less than a walk that must pass by the rest.
-  // (An unfiltered walk scores about degree x width codes; measured 1.0-1.6x on real embeddings.)
+  // degree x width over-counts an unfiltered walk's scorings (measured 0.58x: 504 a query at ef 27,
+  // 100,000 x 128 clustered rows), which with kExactRowCost = 2 puts the switch at 5-8% of the rows,
+  // where the two measured equal (100,000 x 128 and 50,000 x 384, AMD EPYC: ~190 us a query).
   std::vector<std::int64_t> allowed_rows;
   if (filter != nullptr && filter_scans_exactly(allowed, p_.rows, p_.degree * width)) {
     allowed_rows = filter->list();
