@@ -37,6 +37,8 @@ def as_filter(obj: Any) -> tuple[Optional[np.ndarray], Optional[np.ndarray]]:
         return None, None
     if not isinstance(obj, np.ndarray) and hasattr(obj, "to_numpy"):
         obj = obj.to_numpy()
+    elif isinstance(obj, (list, tuple)) and obj and all(isinstance(v, (bool, np.bool_)) for v in obj):
+        obj = np.asarray(obj, dtype=bool)  # a list of bools is a mask too
     if isinstance(obj, np.ndarray) and obj.dtype == np.bool_:
         if obj.ndim != 1:
             raise ValueError(f"filter mask must be 1-D (indexed by id), got shape {obj.shape}")

@@ -85,7 +85,7 @@ def test_filters_by_ids_and_by_mask(mixture, kind, storage):
         truth, _ = oracle.search(queries, K, allowed_set)
         mask = np.zeros(ids.max() + 1, dtype=bool)
         mask[allowed] = True
-        for flt in (allowed, mask, list(allowed_set)):
+        for flt in (allowed, mask, list(allowed_set), mask.tolist()):
             found, sims = index.search(queries, K, filter=flt)
             assert found.shape == (len(queries), min(K, allowed.size))
             assert set(found.ravel().tolist()) <= allowed_set
