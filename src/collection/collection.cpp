@@ -1,15 +1,26 @@
 #include "collection/collection.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdint>
 #include <string>
 #include <utility>
 
 #include "core/pack.hpp"
+#include "core/trace.hpp"
 #include "engine/build.hpp"
 #include "nndex/errors.hpp"
 
 namespace nndex::collection {
 namespace {
+
+// The segment with the most rows among segments[0, end): the one whose lists later IVF segments join.
+const Segment* largest(const std::vector<Segment>& segments, std::size_t end, std::size_t skip = SIZE_MAX) {
+  const Segment* best = nullptr;
+  for (std::size_t s = 0; s < end; ++s)
+    if (s != skip && (best == nullptr || segments[s].rows() > best->rows())) best = &segments[s];
+  return best;
+}
 
 std::size_t live_of(const std::vector<Segment>& segments) {
   std::size_t live = 0;
@@ -47,7 +58,8 @@ void Collection::publish(Snapshot next) {
 }
 
 Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<float>& extra,
-                            std::span<const std::int64_t> extra_ids, const StopCheck& should_stop) const {
+                            std::span<const std::int64_t> extra_ids, const StopCheck& should_stop,
+                            const Segment* lists_of) const {
   const std::size_t d = settings_.dims;
   std::size_t total = extra_ids.size();
   for (const Segment& p : parts) total += p.live_rows();
@@ -76,6 +88,7 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
   in.data = MatrixView::row_major(rows.data(), total, d);
   in.normalize = false;  // prepared already: rebuilt rows keep their exact floats
   in.segment = true;
+  if (lists_of != nullptr && lists_of->engine != nullptr) in.ivf_centroids = lists_of->engine->ivf_centroids();
   seg.engine = engine::build(in, settings_.options, *settings_.kt, settings_.threads, should_stop);
   return seg;
 }
@@ -107,7 +120,19 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
     building += next.segments[first_merged].live_rows();
   }
   const std::span<const Segment> merged(next.segments.data() + first_merged, next.segments.size() - first_merged);
-  Segment seg = rebuild(merged, prepared, added, should_stop);
+  // The segments kept as they are hold the largest unless it is being merged (then lists are retrained).
+  const Segment* lists_of = largest(next.segments, first_merged);
+  for (const Segment& m : merged)
+    if (lists_of != nullptr && m.rows() > lists_of->rows()) lists_of = nullptr;
+  const auto start = std::chrono::steady_clock::now();
+  Segment seg = rebuild(merged, prepared, added, should_stop, lists_of);
+  if (core::verbose()) {
+    core::TraceLine line("add");
+    line.add("rows", rows.rows).add("merged_segments", merged.size()).add("segment_rows", seg.rows());
+    seg.engine->describe_build(line);
+    line.add_ms("time", std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    line.emit();
+  }
   next.segments.resize(first_merged);
   next.segments.push_back(std::move(seg));
   next.next_id = std::max(now->next_id, *std::max_element(added.begin(), added.end()) + 1);
@@ -145,8 +170,11 @@ std::size_t Collection::remove(std::span<const std::int64_t> ids, const StopChec
     Segment seg = std::move(next.segments[s]);
     if (changed[s]) seg.live = std::move(changed[s]);
     if (seg.live_rows() == 0) continue;  // nothing left to search
-    if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows()))
-      seg = rebuild({&seg, 1}, {}, {}, should_stop);
+    if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows())) {
+      const Segment* lists_of = largest(now->segments, now->segments.size(), s);
+      if (lists_of != nullptr && lists_of->rows() < seg.rows()) lists_of = nullptr;  // it is the largest itself
+      seg = rebuild({&seg, 1}, {}, {}, should_stop, lists_of);
+    }
     kept.push_back(std::move(seg));
   }
   next.segments = std::move(kept);

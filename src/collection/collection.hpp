@@ -50,9 +50,11 @@ class Collection {
   void compact(const StopCheck& should_stop);
 
  private:
-  // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids).
+  // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids). An
+  // IVF segment joins the lists of `lists_of` (the index's largest segment) when that is not rebuilt
+  // itself, and trains its own otherwise.
   Segment rebuild(std::span<const Segment> parts, const std::vector<float>& extra, std::span<const std::int64_t> extra_ids,
-                  const StopCheck& should_stop) const;
+                  const StopCheck& should_stop, const Segment* lists_of = nullptr) const;
   void publish(Snapshot next);
 
   Settings settings_;

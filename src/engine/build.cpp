@@ -79,6 +79,7 @@ std::unique_ptr<Engine> build(const BuildInput& in, const IndexOptions& options,
     params.recall = recall;
     params.seed = options.seed;
     params.threads = threads;
+    params.centroids = in.ivf_centroids;
     auto ivf = std::make_unique<ivf::IvfIndex>(rows.data(), data.rows, data.cols, params, kt, should_stop);
     if (options.storage != Storage::f32) {
       // The lists become codes; the prepared rows stay for re-ranking unless the caller's are borrowed.

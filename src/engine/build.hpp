@@ -24,6 +24,8 @@ struct BuildInput {
   std::uint64_t row_offset = 0;
   // An added or merged segment: approximate only when its size pays off, whatever the method named.
   bool segment = false;
+  // An IVF segment: assign the rows to these lists instead of training its own (null: train).
+  const core::TiledMatrix* ivf_centroids = nullptr;
 };
 
 // Whether the build is approximate (`approx` and the size rules) and which structure.

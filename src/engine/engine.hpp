@@ -43,6 +43,8 @@ class Engine {
                       float* out_scores, core::TraceLine* trace, const core::RowFilter* filter) const = 0;
 
   virtual std::size_t rows() const = 0;
+  // IVF: the lists' centroids, which segments added later are assigned to; null for other engines.
+  virtual const core::TiledMatrix* ivf_centroids() const { return nullptr; }
   // Every row, prepared as at build, row-major in row order (rows() x dims): what merging and
   // compacting segments rebuild from.
   virtual void copy_rows(const kernels::KernelTable& kt, float* out) const = 0;

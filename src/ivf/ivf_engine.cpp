@@ -36,6 +36,7 @@ class IvfEngine final : public Engine {
   }
 
   std::size_t rows() const override { return ivf_->rows(); }
+  const core::TiledMatrix* ivf_centroids() const override { return &ivf_->parts().centroids; }
   void copy_rows(const kernels::KernelTable& kt, float* out) const override { ivf_->copy_rows(kt, out); }
 
   void describe_storage(io::IndexContents& contents) const override {

@@ -63,27 +63,33 @@ IvfIndex::IvfIndex(const float* rows, std::size_t n, std::size_t dims, const Bui
 {
   p_.rows = n;
   p_.dims = dims;
-  const std::size_t nlist = params.nlist == 0 ? default_nlist(n) : params.nlist;
-  if (nlist > n)
+  const std::size_t nlist =
+      params.centroids != nullptr ? params.centroids->rows() : params.nlist == 0 ? default_nlist(n) : params.nlist;
+  if (nlist > n && params.centroids == nullptr)
     throw InvalidArgument("nlist (" + std::to_string(nlist) + ") must not exceed the number of rows (" +
                           std::to_string(n) + ")");
   std::mt19937_64 rng(params.seed);
   auto mark = Clock::now();
 
-  // 1. Train on a sample.
-  const std::vector<std::size_t> train_rows = sample_rows(n, nlist * kTrainPointsPerCluster, rng);
-  const std::vector<float> train = gather(rows, dims, train_rows);
-  KMeansParams kp;
-  kp.clusters = nlist;
-  kp.seed = rng();
-  kp.threads = params.threads;
-  const KMeansResult km = spherical_kmeans(train.data(), train_rows.size(), dims, kp, kt, should_stop);
-  report_.train_points = train_rows.size();
-  report_.iterations = km.iterations;
-  report_.reseeded = km.reseeded;
-  report_.seed_ms = km.seed_ms;
-  report_.train_ms = ms_since(mark) - km.seed_ms;
-  p_.centroids = core::tile_rows(km.centroids.data(), nlist, dims);
+  // 1. Train on a sample (unless the lists are given).
+  std::vector<std::size_t> train_rows;
+  if (params.centroids != nullptr) {
+    p_.centroids = *params.centroids;  // shares the (immutable) tiles
+  } else {
+    train_rows = sample_rows(n, nlist * kTrainPointsPerCluster, rng);
+    const std::vector<float> train = gather(rows, dims, train_rows);
+    KMeansParams kp;
+    kp.clusters = nlist;
+    kp.seed = rng();
+    kp.threads = params.threads;
+    const KMeansResult km = spherical_kmeans(train.data(), train_rows.size(), dims, kp, kt, should_stop);
+    report_.train_points = train_rows.size();
+    report_.iterations = km.iterations;
+    report_.reseeded = km.reseeded;
+    report_.seed_ms = km.seed_ms;
+    report_.train_ms = ms_since(mark) - km.seed_ms;
+    p_.centroids = core::tile_rows(km.centroids.data(), nlist, dims);
+  }
 
   // 2. Assign every row (a batch top-1 search over the centroids).
   std::vector<std::int64_t> labels(n);

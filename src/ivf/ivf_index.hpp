@@ -29,6 +29,9 @@ struct BuildParams {
   double recall = 0.95;
   std::uint64_t seed = 0;
   std::size_t threads = 1;
+  // Lists to assign the rows to instead of training (a segment added to an IVF index joins the
+  // lists of its largest segment, as rows added to a faiss IVF index do); nlist is then theirs.
+  const core::TiledMatrix* centroids = nullptr;
 };
 
 struct BuildReport {

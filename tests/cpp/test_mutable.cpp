@@ -262,6 +262,26 @@ TEST_P(EveryKind, FilesKeepIdsAndRemovals) {
 INSTANTIATE_TEST_SUITE_P(Kinds, EveryKind, ::testing::ValuesIn(kKinds),
                          [](const ::testing::TestParamInfo<Kind>& info) { return std::string(info.param.name); });
 
+// A segment added to an IVF index beside its first one joins the first one's lists (no k-means):
+// recall holds across both.
+TEST(Mutable, IvfSegmentJoinsTheFirstSegmentsLists) {
+  const std::size_t d = 64, k = 10, nq = 40;
+  auto data = clustered(20000 + 9000 + nq, d, 61);
+  const std::vector<float> queries(data.begin() + 29000 * static_cast<std::ptrdiff_t>(d), data.end());
+  IndexOptions o;
+  o.approx = true;
+  o.method = nndex::ApproxMethod::ivf;
+  Index index(MatrixView::row_major(data.data(), 20000, d), o);
+  ASSERT_EQ(index.method(), "ivf");
+  const std::size_t nlist = index.nlist();
+  index.add(MatrixView::row_major(data.data() + 20000 * d, 9000, d));  // large enough for IVF, not merged
+  EXPECT_EQ(index.segments(), 2u);
+  EXPECT_EQ(index.nlist(), nlist);
+  Oracle oracle{d, {}};
+  oracle.add(std::vector<float>(data.begin(), data.begin() + 29000 * static_cast<std::ptrdiff_t>(d)), iota_ids(0, 29000));
+  EXPECT_GE(recall(index.search_batch(queries, nq, k), oracle.search(queries, k)), 0.9);
+}
+
 // Every refused call names the problem and leaves the index exactly as it was.
 TEST(MutableErrors, RefusedCallsChangeNothing) {
   const std::size_t d = 8;
