@@ -94,6 +94,7 @@ def test_build_info_search_every_output_format(files, capsys):
     # info maps the file: anonymous memory only, so next to nothing (the pages belong to the file).
     assert facts["memory_bytes"] == NNdex.load(index_path, mmap=True).memory_bytes < facts["file_bytes"]
     assert facts["storage"] == "f32"
+    assert (facts["segments"], facts["removed_rows"], facts["next_id"]) == (1, 0, ROWS)
     status, out, err = run_main(["info", index_path], capsys)
     assert status == 0 and "rows" in out and "file_bytes" in out and "nprobe" in out
 
