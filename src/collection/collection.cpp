@@ -59,7 +59,7 @@ void Collection::publish(Snapshot next) {
 
 Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<float>& extra,
                             std::span<const std::int64_t> extra_ids, const StopCheck& should_stop,
-                            const Segment* lists_of) const {
+                            const Segment* lists_of, bool whole) const {
   const std::size_t d = settings_.dims;
   std::size_t total = extra_ids.size();
   for (const Segment& p : parts) total += p.live_rows();
@@ -87,7 +87,8 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
   engine::BuildInput in;
   in.data = MatrixView::row_major(rows.data(), total, d);
   in.normalize = false;  // prepared already: rebuilt rows keep their exact floats
-  in.segment = true;
+  // An explicit nlist larger than the rows left cannot be honoured: such a rebuild sizes itself.
+  in.segment = !whole || settings_.options.nlist > total;
   if (lists_of != nullptr && lists_of->engine != nullptr) in.ivf_centroids = lists_of->engine->ivf_centroids();
   seg.engine = engine::build(in, settings_.options, *settings_.kt, settings_.threads, should_stop);
   return seg;
@@ -125,7 +126,7 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
   for (const Segment& m : merged)
     if (lists_of != nullptr && m.rows() > lists_of->rows()) lists_of = nullptr;
   const auto start = std::chrono::steady_clock::now();
-  Segment seg = rebuild(merged, prepared, added, should_stop, lists_of);
+  Segment seg = rebuild(merged, prepared, added, should_stop, lists_of, /*whole=*/first_merged == 0);
   if (core::verbose()) {
     core::TraceLine line("add");
     line.add("rows", rows.rows).add("merged_segments", merged.size()).add("segment_rows", seg.rows());
@@ -173,7 +174,7 @@ std::size_t Collection::remove(std::span<const std::int64_t> ids, const StopChec
     if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows())) {
       const Segment* lists_of = largest(now->segments, now->segments.size(), s);
       if (lists_of != nullptr && lists_of->rows() < seg.rows()) lists_of = nullptr;  // it is the largest itself
-      seg = rebuild({&seg, 1}, {}, {}, should_stop, lists_of);
+      seg = rebuild({&seg, 1}, {}, {}, should_stop, lists_of, /*whole=*/now->segments.size() == 1);
     }
     kept.push_back(std::move(seg));
   }
@@ -188,7 +189,7 @@ void Collection::compact(const StopCheck& should_stop) {
   const bool whole = now->segments.size() == 1 && now->segments[0].removed_rows() == 0;
   if (whole || now->segments.empty()) return;
   Snapshot next = *now;
-  Segment seg = rebuild(next.segments, {}, {}, should_stop);
+  Segment seg = rebuild(next.segments, {}, {}, should_stop, nullptr, /*whole=*/true);
   next.segments.clear();
   if (seg.rows() != 0) next.segments.push_back(std::move(seg));
   publish(std::move(next));

@@ -53,8 +53,10 @@ class Collection {
   // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids). An
   // IVF segment joins the lists of `lists_of` (the index's largest segment) when that is not rebuilt
   // itself, and trains its own otherwise.
+  // `whole`: the result is the index's only segment, built by the first segment's rules (a graph or IVF
+  // named explicitly is built whatever its size, as the constructor does).
   Segment rebuild(std::span<const Segment> parts, const std::vector<float>& extra, std::span<const std::int64_t> extra_ids,
-                  const StopCheck& should_stop, const Segment* lists_of = nullptr) const;
+                  const StopCheck& should_stop, const Segment* lists_of = nullptr, bool whole = false) const;
   void publish(Snapshot next);
 
   Settings settings_;

@@ -90,11 +90,11 @@ std::size_t write_segment_set(std::span<const SegmentImage> segments, const SetI
     e.checksum = blob_checksum(ids.data(), e.ids_bytes, live, e.live_bytes);
   }
   write_at(0, &h, sizeof h);
-  write_at(sizeof h, table.data(), table.size() * sizeof(SetEntry));
+  if (!table.empty()) write_at(sizeof h, table.data(), table.size() * sizeof(SetEntry));
   // The checksum covers the header and table as written.
   std::vector<std::byte> head(sizeof h + table.size() * sizeof(SetEntry));
   std::memcpy(head.data(), &h, sizeof h);
-  std::memcpy(head.data() + sizeof h, table.data(), table.size() * sizeof(SetEntry));
+  if (!table.empty()) std::memcpy(head.data() + sizeof h, table.data(), table.size() * sizeof(SetEntry));
   const std::uint64_t sum = xxh64(head.data(), head.size());
   write_at(head.size(), &sum, sizeof sum);
   return at;
@@ -124,7 +124,7 @@ LoadedSegmentSet read_segment_set(const std::string& name, std::span<const std::
   out.info.approx = (h.flags & format::kApprox) != 0;
   out.info.storage = static_cast<Storage>(h.storage);
   std::vector<SetEntry> table(h.segments);
-  std::memcpy(table.data(), bytes.data() + sizeof h, table_bytes);
+  if (!table.empty()) std::memcpy(table.data(), bytes.data() + sizeof h, table_bytes);
   auto within = [&](std::uint64_t offset, std::uint64_t size, const char* what) {
     if (offset % format::kAlign != 0 || offset > bytes.size() || size > bytes.size() - offset ||
         offset < align_up(h.header_bytes))

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -13,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "io/checksum.hpp"
 #include "nndex/nndex.hpp"
 #include "test_helpers.hpp"
 
@@ -331,6 +333,62 @@ TEST(MutableErrors, RefusedCallsChangeNothing) {
   p.filter = Filter::allow_ids(negative);
   EXPECT_THROW(index.search_batch(q, 1, 10, p), nndex::InvalidArgument);
   unchanged();
+}
+
+// A damaged segment set never crashes the reader: random bytes changed in the table (its checksum
+// recomputed for half of them, so the structure checks are reached), the ids and the removal bits;
+// what loads searches without fault.
+TEST(Mutable, DamagedSegmentSetsAreRefusedOrSafe) {
+  const std::size_t d = 8;
+  const auto data = nndex_test::random_floats(700 * d, 81);
+  Index index(MatrixView::row_major(data.data(), 600, d), iota_ids(3, 600, 5));
+  index.add(MatrixView::row_major(data.data() + 600 * d, 100, d));
+  index.remove(iota_ids(3, 50, 5));
+  ASSERT_EQ(index.segments(), 2u);
+  const std::vector<std::byte> clean = index.to_bytes();
+  std::uint32_t segments;
+  std::memcpy(&segments, clean.data() + 12, 4);
+  const std::size_t table_end = 64 + 64 * std::size_t{segments};
+  std::mt19937_64 rng(83);
+  const std::vector<float> q(data.begin(), data.begin() + d);
+  std::size_t loaded = 0;
+  for (int it = 0; it < 1500; ++it) {
+    std::vector<std::byte> bytes = clean;
+    for (int m = 0; m < 1 + static_cast<int>(rng() % 3); ++m) {
+      const std::size_t at = rng() % 2 == 0 ? rng() % table_end : rng() % bytes.size();
+      bytes[at] ^= std::byte{static_cast<unsigned char>(1u << (rng() % 8))};
+    }
+    if (it % 2 == 1) {
+      const std::uint64_t sum = nndex::io::xxh64(bytes.data(), table_end);
+      std::memcpy(bytes.data() + table_end, &sum, sizeof sum);
+    }
+    for (const bool verify : {true, false}) {
+      try {
+        const Index got = Index::from_bytes(bytes, {false, 1, verify});
+        got.search(q, 5);
+        (void)got.ids();
+        ++loaded;
+      } catch (const nndex::Error&) {
+      }
+    }
+  }
+  EXPECT_GT(loaded, 0u);
+  EXPECT_LT(loaded, 3000u);
+}
+
+// A graph named explicitly stays a graph through compaction, however small (as its build was).
+TEST(Mutable, CompactKeepsANamedGraph) {
+  const std::size_t d = 16;
+  const auto data = clustered(600, d, 71);
+  IndexOptions o;
+  o.approx = true;
+  o.method = nndex::ApproxMethod::graph;
+  Index index(MatrixView::row_major(data.data(), 600, d), o);
+  ASSERT_EQ(index.method(), "graph");
+  index.remove(iota_ids(0, 100));
+  index.compact();
+  EXPECT_EQ(index.method(), "graph");
+  EXPECT_EQ(index.rows(), 500u);
 }
 
 TEST(Mutable, EmptiedIndexSearchesToNothingAndRefills) {
