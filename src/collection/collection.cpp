@@ -63,6 +63,30 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
   const std::size_t d = settings_.dims;
   std::size_t total = extra_ids.size();
   for (const Segment& p : parts) total += p.live_rows();
+  // An explicit nlist larger than the rows left cannot be honoured: such a rebuild sizes itself.
+  const bool as_segment = !whole || settings_.options.nlist > total;
+  // An exact float32 result from whole exact float32 parts: their tiles are concatenated as they are.
+  const engine::BuildChoice choice = engine::choose_structure(settings_.options, total, d, as_segment);
+  const bool tiles_only = !choice.ivf && !choice.graph && settings_.options.storage == Storage::f32 &&
+                          std::all_of(parts.begin(), parts.end(), [](const Segment& p) {
+                            return p.engine->exact_tiles() != nullptr && p.removed_rows() == 0;
+                          });
+  if (tiles_only && total != 0) {
+    const core::TiledMatrix added = core::tile_rows(extra.data(), extra_ids.size(), d);
+    std::vector<const core::TiledMatrix*> tiles;
+    std::vector<std::int64_t> ids;
+    ids.reserve(total);
+    for (const Segment& p : parts) {
+      tiles.push_back(p.engine->exact_tiles());
+      for (std::size_t r = 0; r < p.rows(); ++r) ids.push_back(p.ids.at(r));
+    }
+    if (!extra_ids.empty()) tiles.push_back(&added);
+    ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
+    Segment seg;
+    seg.ids = IdMap::list(std::move(ids));
+    seg.engine = engine::make_exact_engine(core::concat_tiles(tiles));
+    return seg;
+  }
   std::vector<float> rows(total * d);
   std::vector<std::int64_t> ids;
   ids.reserve(total);
@@ -87,8 +111,7 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
   engine::BuildInput in;
   in.data = MatrixView::row_major(rows.data(), total, d);
   in.normalize = false;  // prepared already: rebuilt rows keep their exact floats
-  // An explicit nlist larger than the rows left cannot be honoured: such a rebuild sizes itself.
-  in.segment = !whole || settings_.options.nlist > total;
+  in.segment = as_segment;
   if (lists_of != nullptr && lists_of->engine != nullptr) in.ivf_centroids = lists_of->engine->ivf_centroids();
   seg.engine = engine::build(in, settings_.options, *settings_.kt, settings_.threads, should_stop);
   return seg;

@@ -1,6 +1,7 @@
 #include "core/pack.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <vector>
 
@@ -60,6 +61,49 @@ std::vector<float> prepare_rows(const MatrixView& src, bool normalize, const ker
     }
   });
   return out;
+}
+
+TiledMatrix concat_tiles(std::span<const TiledMatrix* const> parts) {
+  std::size_t rows = 0;
+  for (const TiledMatrix* p : parts) rows += p->rows();
+  const std::size_t dims = parts.empty() ? 0 : parts[0]->dims();
+  TiledMatrix out(rows, dims);
+  std::size_t at = 0;  // the next destination row
+  for (const TiledMatrix* p : parts) {
+    const std::size_t shift = at % kBlockRows;
+    for (std::size_t b = 0; b < p->blocks(); ++b) {
+      const float* src = p->block(b);
+      float* first = out.block(at / kBlockRows + b);
+      if (shift == 0) {
+        std::memcpy(first, src, p->block_floats() * sizeof(float));
+        continue;
+      }
+      // Lanes [0, 16 - shift) fill this destination block from lane `shift`; the rest start the next.
+      float* second = at / kBlockRows + b + 1 < out.blocks() ? out.block(at / kBlockRows + b + 1) : nullptr;
+      for (std::size_t j = 0; j < dims; ++j) {
+        std::memcpy(first + j * kBlockRows + shift, src + j * kBlockRows, (kBlockRows - shift) * sizeof(float));
+        if (second != nullptr)
+          std::memcpy(second + j * kBlockRows, src + j * kBlockRows + kBlockRows - shift, shift * sizeof(float));
+      }
+    }
+    at += p->rows();
+  }
+  // Zero the padding lanes of the last block, as pack_matrix leaves them.
+  if (const std::size_t used = rows % kBlockRows; used != 0)
+    for (std::size_t j = 0; j < dims; ++j)
+      std::fill_n(out.block(out.blocks() - 1) + j * kBlockRows + used, kBlockRows - used, 0.0f);
+  return out;
+}
+
+void untile_rows(const TiledMatrix& m, float* out) {
+  const std::size_t dims = m.dims();
+  for (std::size_t b = 0; b < m.blocks(); ++b) {
+    const float* block = m.block(b);
+    const std::size_t count = std::min(kBlockRows, m.rows() - b * kBlockRows);
+    float* rows = out + b * kBlockRows * dims;
+    for (std::size_t j = 0; j < dims; ++j)
+      for (std::size_t r = 0; r < count; ++r) rows[r * dims + j] = block[j * kBlockRows + r];
+  }
 }
 
 }  // namespace nndex::core

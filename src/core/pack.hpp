@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "core/tiled_matrix.hpp"
@@ -22,6 +23,13 @@ std::vector<float> prepare_rows(const MatrixView& src, bool normalize, const ker
 
 // Tiles an already prepared row-major matrix (no validation).
 TiledMatrix tile_rows(const float* rows, std::size_t n, std::size_t dims);
+
+// The rows of `parts`, one after another, in one matrix: whole blocks copied, lanes shifted where a
+// part starts inside a block (no transposition, no validation). Every part has the same dims.
+TiledMatrix concat_tiles(std::span<const TiledMatrix* const> parts);
+
+// Rows [0, rows) of `m` back to row-major (rows x dims), block by block.
+void untile_rows(const TiledMatrix& m, float* out);
 
 // Scratch-free transposition of up to kBlockRows prepared rows (row-major, `dims` each) into one block.
 void write_block(const float* rows, std::size_t count, std::size_t dims, float* block);

@@ -38,6 +38,7 @@ class RowFilter {
   }
   // Bulk building: set bits without counting, then recount() once.
   void set(std::size_t r) { words_[r / 64] |= std::uint64_t{1} << (r % 64); }
+  void or_word(std::size_t w, std::uint64_t bits) { words_[w] |= bits; }
   // Keeps only the rows `other` allows too (same rows), and recounts.
   void intersect(const RowFilter& other) {
     for (std::size_t i = 0; i < words_.size(); ++i) words_[i] &= other.words_[i];

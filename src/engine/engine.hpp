@@ -43,6 +43,8 @@ class Engine {
                       float* out_scores, core::TraceLine* trace, const core::RowFilter* filter) const = 0;
 
   virtual std::size_t rows() const = 0;
+  // Exact float32: the tiles themselves, which merges of such segments concatenate; null otherwise.
+  virtual const core::TiledMatrix* exact_tiles() const { return nullptr; }
   // IVF: the lists' centroids, which segments added later are assigned to; null for other engines.
   virtual const core::TiledMatrix* ivf_centroids() const { return nullptr; }
   // Every row, prepared as at build, row-major in row order (rows() x dims): what merging and

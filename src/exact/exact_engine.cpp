@@ -1,4 +1,5 @@
 // The exact engine: every stored row scored for every query (exact::search plans the threads).
+#include "core/pack.hpp"
 #include "engine/engine.hpp"
 #include "exact/exact_search.hpp"
 
@@ -27,13 +28,8 @@ class ExactEngine final : public Engine {
   }
 
   std::size_t rows() const override { return matrix_.rows(); }
-  void copy_rows(const kernels::KernelTable&, float* out) const override {
-    const std::size_t d = matrix_.dims();
-    for (std::size_t r = 0; r < matrix_.rows(); ++r) {
-      const float* block = matrix_.block(r / kernels::kBlockRows);
-      for (std::size_t j = 0; j < d; ++j) out[r * d + j] = block[j * kernels::kBlockRows + r % kernels::kBlockRows];
-    }
-  }
+  void copy_rows(const kernels::KernelTable&, float* out) const override { core::untile_rows(matrix_, out); }
+  const core::TiledMatrix* exact_tiles() const override { return &matrix_; }
 
   void describe_storage(io::IndexContents& contents) const override { contents.matrix = &matrix_; }
   void describe_build(core::TraceLine& trace) const override { trace.add("path", "exact"); }

@@ -106,15 +106,17 @@ Plan search(const scan::BlockScorer& scorer, std::size_t rows, std::size_t dims,
   if (filter != nullptr && filter->all()) filter = nullptr;
   const std::size_t kk = std::min(k, filter != nullptr ? filter->count() : rows);
   if (kk == 0) return Plan{};
-  // A filter's plan is sized by the blocks it reads.
-  const std::size_t scanned_rows = filter != nullptr ? std::min(rows, filter->occupied_blocks() * kBlockRows) : rows;
+  // A filter's plan is sized by the blocks it reads (all of them when most are occupied: see Scanner).
+  std::size_t scanned_rows = filter != nullptr ? std::min(rows, filter->occupied_blocks() * kBlockRows) : rows;
+  if (4 * scanned_rows >= 3 * rows) scanned_rows = rows;
   const std::size_t scan_bytes = scorer.scan_bytes() / std::max<std::size_t>(rows, 1) * scanned_rows;
   const Plan plan = make_plan(std::max<std::size_t>(scanned_rows, 1), dims, n, max_threads, core::ThreadBudgetInputs::now(),
                               {std::max<std::size_t>(scan_bytes, 1), scorer.query_bytes(), scorer.group(), scorer.panel_blocks()});
   const std::size_t query_blocks = ceil_div(n, plan.query_block);
   const std::size_t blocks = scorer.blocks();
   const std::size_t qbytes = scorer.query_bytes();
-  const Scanner scanner{scorer, kt, nullptr, filter};
+  const Scanner scanner{scorer, kt, nullptr, filter,
+                        filter != nullptr && 4 * filter->occupied_blocks() < 3 * ceil_div(rows, kBlockRows)};
 
   if (plan.row_splits == 1) {
     auto task = [&](std::size_t t, core::TaskContext& ctx) {

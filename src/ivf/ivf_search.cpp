@@ -88,10 +88,10 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   // When the allowed rows are no more than C, or the blocks holding them are no more than C / 16,
   // every list is scanned instead (only its occupied blocks), which is exact among the allowed rows.
   std::size_t needed = hk;
+  std::size_t occupied = 0;  // blocks holding an allowed row
   std::vector<std::size_t> list_rows;
   if (filter != nullptr) {
     list_rows.assign(nlist, 0);
-    std::size_t occupied = 0;
     for (std::size_t c = 0; c < nlist; ++c) {
       const scan::Segment& seg = p_.clusters[c];
       for (std::size_t b = seg.block_begin; b < seg.block_end; ++b) {
@@ -158,7 +158,8 @@ SearchReport IvfIndex::search(const float* queries, std::size_t n, std::size_t k
   }
   const scan::BlockScorer& scorer = codes ? static_cast<const scan::BlockScorer&>(*codes) : *tiles;
   const auto* encoded = codes ? code_queries.data() : reinterpret_cast<const std::byte*>(queries);
-  const scan::Scanner scanner{scorer, kt, p_.ids.data(), filter};
+  const std::size_t stored_blocks = p_.codes ? p_.codes->blocks() : p_.data.blocks();
+  const scan::Scanner scanner{scorer, kt, p_.ids.data(), filter, filter != nullptr && 4 * occupied < 3 * stored_blocks};
   const std::size_t qbytes = scorer.query_bytes();
   auto task = [&](std::size_t a, core::TaskContext& ctx) {
     const std::size_t c = active[a];

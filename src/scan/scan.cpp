@@ -47,7 +47,7 @@ bool Scanner::scan(const Segment& segment, const std::byte* queries, std::size_t
   };
   for (std::size_t b = segment.block_begin, nblocks = 0; b < segment.block_end; b += nblocks) {
     if (ctx != nullptr && ctx->stop_requested()) return false;
-    if (filter == nullptr) {
+    if (filter == nullptr || !skip_empty_blocks) {
       nblocks = std::min(panel_blocks, segment.block_end - b);
     } else {
       // Score only runs of blocks that hold an allowed row.

@@ -76,8 +76,12 @@ struct Scanner {
   const BlockScorer& scorer;
   const kernels::KernelTable& kt;  // select_above
   const std::int64_t* ids = nullptr;  // stored row i has id ids[i], or i when null
-  // Rows (by id) that may enter the heaps; null: all. Blocks without one are not scored at all.
+  // Rows (by id) that may enter the heaps; null: all.
   const core::RowFilter* filter = nullptr;
+  // With a filter: blocks without an allowed row are not scored at all. Worth it only when that skips
+  // much: the runs left are scored in shorter calls (int8 rows with 80% of blocks occupied took 1.8x
+  // as long as a full scan; float32 with 56% took 0.73x), so callers turn it off from 75% occupied.
+  bool skip_empty_blocks = true;
 
   // Pushes every row of `segment` into tops[q] for the nq encoded queries at `queries`. Returns false
   // when ctx asked to stop (results are then incomplete).

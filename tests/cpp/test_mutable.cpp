@@ -376,6 +376,29 @@ TEST(Mutable, DamagedSegmentSetsAreRefusedOrSafe) {
   EXPECT_LT(loaded, 3000u);
 }
 
+// Exact float32 segments merge by concatenating their tiles, lanes shifted where a part starts inside
+// a block: odd-sized adds give the oracle's results and similarities bit for bit.
+TEST(Mutable, ConcatenatedTilesMatchTheOracle) {
+  const std::size_t d = 19, k = 7;
+  const auto data = nndex_test::random_floats(700 * d, 91);
+  const auto queries = nndex_test::random_floats(9 * d, 92);
+  Index index(MatrixView::row_major(data.data(), 37, d));
+  Oracle oracle{d, {}};
+  oracle.add(std::vector<float>(data.begin(), data.begin() + 37 * d), iota_ids(0, 37));
+  std::size_t at = 37;
+  for (const std::size_t n : {5, 100, 16, 1, 33, 64, 3, 200, 15, 17}) {
+    const std::vector<float> rows(data.begin() + static_cast<std::ptrdiff_t>(at * d),
+                                  data.begin() + static_cast<std::ptrdiff_t>((at + n) * d));
+    oracle.add(rows, index.add(MatrixView::row_major(rows.data(), n, d)));
+    at += n;
+    const BatchResult got = index.search_batch(queries, 9, k);
+    const BatchResult truth = oracle.search(queries, k);
+    ASSERT_EQ(got.indices, truth.indices) << "after " << at << " rows";
+    ASSERT_EQ(got.similarities, truth.similarities);
+  }
+  EXPECT_LT(index.segments(), 6u);
+}
+
 // A graph named explicitly stays a graph through compaction, however small (as its build was).
 TEST(Mutable, CompactKeepsANamedGraph) {
   const std::size_t d = 16;
