@@ -471,7 +471,7 @@ class NNdex:
     @property
     def segments(self) -> int:
         """Segments searched: 1 after a build, :meth:`compact` or a load of such an index; :meth:`add`
-        keeps O(log rows) of them by merging each new one with the newer ones at most twice its size."""
+        keeps O(log rows) of them by merging each new one with the newest ones no larger than it."""
         return self._index.segments
 
     @property

@@ -72,7 +72,10 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
                             return p.engine->exact_tiles() != nullptr && p.removed_rows() == 0;
                           });
   if (tiles_only && total != 0) {
-    const core::TiledMatrix added = core::tile_rows(extra.data(), extra_ids.size(), d);
+    const core::TiledMatrix added =
+        extra_ids.empty() ? core::TiledMatrix()
+                          : core::pack_matrix(MatrixView::row_major(extra.data(), extra_ids.size(), d),
+                                              /*normalize=*/false, *settings_.kt, settings_.threads, should_stop);
     std::vector<const core::TiledMatrix*> tiles;
     std::vector<std::int64_t> ids;
     ids.reserve(total);
@@ -135,11 +138,11 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
   const std::vector<float> prepared =
       core::prepare_rows(rows, !settings_.options.normalized, *settings_.kt, settings_.threads, should_stop);
 
-  // Take along every newest segment at most twice the size of what is being built.
+  // Take along every newest segment no larger than what is being built (a binary counter).
   Snapshot next = *now;
   std::size_t building = rows.rows;
   std::size_t first_merged = next.segments.size();
-  while (first_merged > 0 && next.segments[first_merged - 1].live_rows() <= 2 * building) {
+  while (first_merged > 0 && next.segments[first_merged - 1].live_rows() <= building) {
     --first_merged;
     building += next.segments[first_merged].live_rows();
   }

@@ -3,8 +3,9 @@
 // removal bits) before publishing, so searches never wait for them and never see a half-done one.
 //
 // Segments and merging (log-structured, as Lucene or Milvus segments): every add() builds a segment
-// from its rows, taking along each newest segment that is at most twice its size (a binary counter:
-// O(log rows) segments, and each row rebuilt O(log rows) times). A segment is exact until its rows
+// from its rows, taking along each newest segment no larger than what it is building (a binary
+// counter: O(log rows) segments, each row rebuilt O(log rows) times; for 50 adds of 1,000 rows onto
+// 50,000 the rule rebuilds 3.3 rows per row added, against 4.8 when segments up to twice the size merge). A segment is exact until its rows
 // pay off for the index's approximate structure (the first segment's rules), then graph or IVF,
 // calibrated on its own rows. remove() marks rows removed; a segment whose removed rows pass
 // kCompactRemovedFraction of it is rebuilt from its live rows. compact() rebuilds everything into

@@ -179,7 +179,7 @@ TEST_P(EveryKind, FilteredSearchReturnsEnoughAllowedRows) {
 // index doubles and after half the rows go.
 TEST_P(EveryKind, AddRemoveCompactMatchTheOracle) {
   const Kind kind = GetParam();
-  const std::size_t d = 64, k = 10, nq = 40;
+  const std::size_t d = 96, k = 10, nq = 40;  // 6,000 x 96: large enough for IVF
   auto base = clustered(6000 + 6000 + nq, d, 12);
   const std::vector<float> queries(base.begin() + 12000 * static_cast<std::ptrdiff_t>(d), base.end());
   const std::vector<float> more(base.begin() + 6000 * static_cast<std::ptrdiff_t>(d), base.begin() + 12000 * static_cast<std::ptrdiff_t>(d));
