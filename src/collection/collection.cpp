@@ -115,8 +115,15 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
   in.data = MatrixView::row_major(rows.data(), total, d);
   in.normalize = false;  // prepared already: rebuilt rows keep their exact floats
   in.segment = as_segment;
-  if (lists_of != nullptr && lists_of->engine != nullptr) in.ivf_centroids = lists_of->engine->ivf_centroids();
-  seg.engine = engine::build(in, settings_.options, *settings_.kt, settings_.threads, should_stop);
+  IndexOptions options = settings_.options;
+  if (lists_of != nullptr && lists_of->engine != nullptr) {
+    in.ivf_centroids = lists_of->engine->ivf_centroids();
+    // A smaller graph over rows of the same kind reaches at least the largest one's recall at the same
+    // beam, so it takes that beam rather than calibrating its own (a graph too small to calibrate
+    // would otherwise walk with a wide default one: ef 64 for 2,000 rows against 24 for 50,000).
+    if (options.ef == 0 && lists_of->engine->ef() != 0) options.ef = lists_of->engine->ef();
+  }
+  seg.engine = engine::build(in, options, *settings_.kt, settings_.threads, should_stop);
   return seg;
 }
 

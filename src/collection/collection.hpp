@@ -51,9 +51,9 @@ class Collection {
   void compact(const StopCheck& should_stop);
 
  private:
-  // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids). An
-  // IVF segment joins the lists of `lists_of` (the index's largest segment) when that is not rebuilt
-  // itself, and trains its own otherwise.
+  // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids).
+  // `lists_of`: the index's largest segment when that is not rebuilt itself; an IVF segment joins its
+  // lists and a graph segment takes its beam width (otherwise each trains / calibrates its own).
   // `whole`: the result is the index's only segment, built by the first segment's rules (a graph or IVF
   // named explicitly is built whatever its size, as the constructor does).
   Segment rebuild(std::span<const Segment> parts, const std::vector<float>& extra, std::span<const std::int64_t> extra_ids,
