@@ -22,18 +22,8 @@ using nndex::Index;
 using nndex::IndexOptions;
 using nndex::SearchParams;
 
-// Gaussian clusters, as real embeddings are lumpy: `centres` centres, points spread around them.
 std::vector<float> clusters(std::size_t rows, std::size_t dims, std::size_t centres, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> c(centres * dims);
-  for (float& x : c) x = normal(gen);
-  std::vector<float> out(rows * dims);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t at = gen() % centres;
-    for (std::size_t j = 0; j < dims; ++j) out[r * dims + j] = c[at * dims + j] + 0.5f * normal(gen);
-  }
-  return out;
+  return nndex_test::gaussian_clusters(rows, dims, centres, 0.5f, seed);
 }
 
 IndexOptions graph_options() {

@@ -55,6 +55,22 @@ inline std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float
   return v;
 }
 
+// Gaussian clusters, as real embeddings are lumpy: `centres` standard-normal centres, each point one
+// of them (uniformly) plus `spread` times standard-normal noise; rows x dims row-major.
+inline std::vector<float> gaussian_clusters(std::size_t rows, std::size_t dims, std::size_t centres, float spread,
+                                            std::uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> c(centres * dims);
+  for (float& x : c) x = normal(gen);
+  std::vector<float> out(rows * dims);
+  for (std::size_t r = 0; r < rows; ++r) {
+    const std::size_t at = gen() % centres;
+    for (std::size_t j = 0; j < dims; ++j) out[r * dims + j] = c[at * dims + j] + spread * normal(gen);
+  }
+  return out;
+}
+
 inline std::vector<float> random_ints(std::size_t n, std::uint32_t seed, int lo, int hi) {
   std::mt19937 gen(seed);
   std::uniform_int_distribution<int> dist(lo, hi);

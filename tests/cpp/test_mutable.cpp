@@ -29,17 +29,7 @@ using nndex::SearchParams;
 using nndex::Storage;
 
 std::vector<float> clustered(std::size_t rows, std::size_t dims, std::uint32_t seed) {
-  std::mt19937 gen(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  constexpr std::size_t kCentres = 40;
-  std::vector<float> c(kCentres * dims);
-  for (float& x : c) x = normal(gen);
-  std::vector<float> out(rows * dims);
-  for (std::size_t r = 0; r < rows; ++r) {
-    const std::size_t at = gen() % kCentres;
-    for (std::size_t j = 0; j < dims; ++j) out[r * dims + j] = c[at * dims + j] + 0.6f * normal(gen);
-  }
-  return out;
+  return nndex_test::gaussian_clusters(rows, dims, 40, 0.6f, seed);
 }
 
 // The truth: an exact float32 index over just the rows given, with their ids.
