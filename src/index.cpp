@@ -267,9 +267,39 @@ void check_search(const Index& index, const MatrixView& queries, std::size_t k, 
 
 }  // namespace
 
+namespace {
+
+// One search of `snap`: queries prepared here, n x width results (width = min(k, allowed)) written
+// into the caller's arrays, which the caller sized from `filters`.
+void search_snapshot(const Index::Impl& impl, const collection::Snapshot& snap, const collection::SegmentFilters& filters,
+                     const MatrixView& queries, std::size_t k, const SearchParams& params, std::int64_t* indices,
+                     float* similarities) {
+  const std::size_t n = queries.rows;
+  if (n == 0 || std::min(k, filters.allowed()) == 0) return;
+  const auto start = std::chrono::steady_clock::now();
+  const std::size_t d = impl.dims;
+  std::vector<float> prepared;
+  if (n == 1) {
+    prepared.resize(d);
+    core::prepare_vector(queries, 0, !impl.normalized, *impl.kernels, prepared.data(), {"query", 0, false});
+  } else {
+    prepared = core::prepare_rows(queries, !impl.normalized, *impl.kernels, impl.threads, params.should_stop, "query");
+  }
+  std::optional<core::TraceLine> line;
+  if (core::verbose()) {
+    line.emplace("search");
+    line->add("rows", snap.live).add("dims", d).add("queries", n).add("k", std::min(k, filters.allowed()));
+    line->add("isa", impl.isa);
+  }
+  collection::search(snap, filters, prepared.data(), n, k, params, *impl.kernels, impl.threads, indices, similarities,
+                     line ? &*line : nullptr);
+  if (line) line->add_ms("time", elapsed_ms(start)).emit();
+}
+
+}  // namespace
+
 BatchResult Index::search_batch(const MatrixView& queries, std::size_t k, const SearchParams& params) const {
   check_search(*this, queries, k, params);
-  const auto start = std::chrono::steady_clock::now();
   const std::shared_ptr<const collection::Snapshot> snap = impl_->collection->snapshot();
   const collection::SegmentFilters filters(*snap, params.filter);
   BatchResult result;
@@ -278,36 +308,17 @@ BatchResult Index::search_batch(const MatrixView& queries, std::size_t k, const 
   result.generation = snap->generation;
   result.indices.resize(queries.rows * result.k);
   result.similarities.resize(queries.rows * result.k);
-  if (queries.rows == 0 || result.k == 0) return result;
-
-  const std::size_t n = queries.rows;
-  const std::size_t d = dims();
-  std::vector<float> prepared;
-  if (n == 1) {
-    prepared.resize(d);
-    core::prepare_vector(queries, 0, !impl_->normalized, *impl_->kernels, prepared.data(), {"query", 0, false});
-  } else {
-    prepared = core::prepare_rows(queries, !impl_->normalized, *impl_->kernels, impl_->threads, params.should_stop,
-                                  "query");
-  }
-  std::optional<core::TraceLine> line;
-  if (core::verbose()) {
-    line.emplace("search");
-    line->add("rows", snap->live).add("dims", d).add("queries", n).add("k", result.k);
-    line->add("isa", impl_->isa);
-  }
-  collection::search(*snap, filters, prepared.data(), n, k, params, *impl_->kernels, impl_->threads,
-                     result.indices.data(), result.similarities.data(), line ? &*line : nullptr);
-  if (line) line->add_ms("time", elapsed_ms(start)).emit();
+  search_snapshot(*impl_, *snap, filters, queries, k, params, result.indices.data(), result.similarities.data());
   return result;
 }
 
 std::size_t Index::search_into(const MatrixView& queries, std::size_t k, std::int64_t* indices, float* similarities,
                                const SearchParams& params) const {
-  BatchResult r = search_batch(queries, k, params);
-  std::copy(r.indices.begin(), r.indices.end(), indices);
-  std::copy(r.similarities.begin(), r.similarities.end(), similarities);
-  return r.k;
+  check_search(*this, queries, k, params);
+  const std::shared_ptr<const collection::Snapshot> snap = impl_->collection->snapshot();
+  const collection::SegmentFilters filters(*snap, params.filter);
+  search_snapshot(*impl_, *snap, filters, queries, k, params, indices, similarities);
+  return std::min(k, filters.allowed());
 }
 
 std::vector<Neighbor> Index::search(std::span<const float> query, std::size_t k, const SearchParams& params) const {
