@@ -64,14 +64,6 @@ double elapsed_ms(std::chrono::steady_clock::time_point since) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
-// The segment that describes the index (method, ef, nlist, ...): the largest.
-const collection::Segment* main_segment(const collection::Snapshot& snap) {
-  const collection::Segment* best = nullptr;
-  for (const auto& s : snap.segments)
-    if (best == nullptr || s.rows() > best->rows()) best = &s;
-  return best;
-}
-
 }  // namespace
 
 Index::Index(std::span<const float> data, std::size_t rows, std::size_t dims, IndexOptions options)
@@ -195,26 +187,31 @@ std::size_t Index::memory_bytes() const noexcept {
   return bytes;
 }
 
+namespace {
+
+// What the index's largest segment says of `fact`, or `none` for an index with no rows.
+template <class Fact, class T>
+T describe(const collection::Collection& c, Fact fact, T none) {
+  const auto snap = c.snapshot();
+  const collection::Segment* s = collection::largest(snap->segments);
+  return s != nullptr ? fact(*s->engine) : none;
+}
+
+}  // namespace
+
 std::string_view Index::method() const noexcept {
-  const auto snap = impl_->collection->snapshot();
-  const collection::Segment* s = main_segment(*snap);
-  return s != nullptr ? s->engine->method() : "exact";
+  return describe(*impl_->collection, [](const engine::Engine& e) { return std::string_view(e.method()); },
+                  std::string_view("exact"));
 }
 bool Index::uses_ivf() const noexcept { return method() == "ivf"; }
 std::size_t Index::ef() const noexcept {
-  const auto snap = impl_->collection->snapshot();
-  const collection::Segment* s = main_segment(*snap);
-  return s != nullptr ? s->engine->ef() : 0;
+  return describe(*impl_->collection, [](const engine::Engine& e) { return e.ef(); }, std::size_t{0});
 }
 std::size_t Index::nlist() const noexcept {
-  const auto snap = impl_->collection->snapshot();
-  const collection::Segment* s = main_segment(*snap);
-  return s != nullptr ? s->engine->nlist() : 1;
+  return describe(*impl_->collection, [](const engine::Engine& e) { return e.nlist(); }, std::size_t{1});
 }
 std::size_t Index::nprobe() const noexcept {
-  const auto snap = impl_->collection->snapshot();
-  const collection::Segment* s = main_segment(*snap);
-  return s != nullptr ? s->engine->nprobe() : 1;
+  return describe(*impl_->collection, [](const engine::Engine& e) { return e.nprobe(); }, std::size_t{1});
 }
 
 std::vector<std::int64_t> Index::add(const MatrixView& vectors, std::span<const std::int64_t> ids,

@@ -14,14 +14,6 @@
 namespace nndex::collection {
 namespace {
 
-// The segment with the most rows among segments[0, end): the one whose lists later IVF segments join.
-const Segment* largest(const std::vector<Segment>& segments, std::size_t end, std::size_t skip = SIZE_MAX) {
-  const Segment* best = nullptr;
-  for (std::size_t s = 0; s < end; ++s)
-    if (s != skip && (best == nullptr || segments[s].rows() > best->rows())) best = &segments[s];
-  return best;
-}
-
 std::size_t live_of(const std::vector<Segment>& segments) {
   std::size_t live = 0;
   for (const Segment& s : segments) live += s.live_rows();
@@ -155,7 +147,7 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
   }
   const std::span<const Segment> merged(next.segments.data() + first_merged, next.segments.size() - first_merged);
   // The segments kept as they are hold the largest unless it is being merged (then lists are retrained).
-  const Segment* lists_of = largest(next.segments, first_merged);
+  const Segment* lists_of = largest(std::span<const Segment>(next.segments.data(), first_merged));
   for (const Segment& m : merged)
     if (lists_of != nullptr && m.rows() > lists_of->rows()) lists_of = nullptr;
   const auto start = std::chrono::steady_clock::now();
@@ -205,7 +197,7 @@ std::size_t Collection::remove(std::span<const std::int64_t> ids, const StopChec
     if (changed[s]) seg.live = std::move(changed[s]);
     if (seg.live_rows() == 0) continue;  // nothing left to search
     if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows())) {
-      const Segment* lists_of = largest(now->segments, now->segments.size(), s);
+      const Segment* lists_of = largest(now->segments, s);
       if (lists_of != nullptr && lists_of->rows() < seg.rows()) lists_of = nullptr;  // it is the largest itself
       seg = rebuild({&seg, 1}, {}, {}, should_stop, lists_of, /*whole=*/now->segments.size() == 1);
     }

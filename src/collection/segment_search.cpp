@@ -18,6 +18,13 @@ Location locate(const Snapshot& snapshot, std::int64_t id) {
   return {};
 }
 
+const Segment* largest(std::span<const Segment> segments, std::size_t skip) {
+  const Segment* best = nullptr;
+  for (std::size_t s = 0; s < segments.size(); ++s)
+    if (s != skip && (best == nullptr || segments[s].rows() > best->rows())) best = &segments[s];
+  return best;
+}
+
 SegmentFilters::SegmentFilters(const Snapshot& snapshot, const Filter& filter) {
   const std::size_t count = snapshot.segments.size();
   filters_.assign(count, nullptr);

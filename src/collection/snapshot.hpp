@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "collection/id_map.hpp"
@@ -42,5 +43,9 @@ struct Location {
   std::size_t row = 0;
 };
 Location locate(const Snapshot& snapshot, std::int64_t id);
+
+// The segment with the most rows among `segments`, leaving out index `skip` (null when none): the one
+// that describes the index (method, ef, nlist) and whose lists and beam width new segments take.
+const Segment* largest(std::span<const Segment> segments, std::size_t skip = static_cast<std::size_t>(-1));
 
 }  // namespace nndex::collection

@@ -3,6 +3,7 @@
 // to choose between skipping and scanning.
 #pragma once
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -20,7 +21,9 @@ class RowFilter {
   // Every row allowed.
   static RowFilter all_rows(std::size_t rows) {
     RowFilter f(rows);
-    for (std::size_t r = 0; r < rows; ++r) f.allow(r);
+    std::fill(f.words_.begin(), f.words_.end(), ~std::uint64_t{0});
+    if (rows % 64 != 0) f.words_.back() = (std::uint64_t{1} << (rows % 64)) - 1;
+    f.count_ = rows;
     return f;
   }
 

@@ -1,10 +1,10 @@
-// The search engine an Index holds: exactly one, chosen when the index is built or loaded.
+// The search engine of one segment (collection/snapshot.hpp), chosen when the segment is built or loaded.
 //   exact: the packed matrix, scanned in full by the fused score + top-k loop (exact/);
 //   ivf:   clustered lists probed per query and re-ranked exactly (ivf/);
 //   compressed: bf16 / int8 codes scanned in full to shortlist rows, re-scored in float32 (exact/, storage/);
 //   graph: an HNSW graph walked on int8 navigation codes, its beam re-scored in float32 (graph/).
-// Index (src/index.cpp) validates, prepares queries and hands them here; storage codecs, id maps and
-// other backends plug in as further engines.
+// Index (src/index.cpp) validates and prepares queries; collection/ searches each segment's engine
+// among the rows a filter allows and maps its row numbers to ids. Other backends plug in as engines.
 #pragma once
 
 #include <cstddef>
