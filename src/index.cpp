@@ -248,7 +248,7 @@ std::size_t Index::removed_rows() const noexcept {
 std::uint64_t Index::generation() const noexcept { return impl_->collection->snapshot()->generation; }
 Index::State Index::state() const noexcept {
   const auto snap = impl_->collection->snapshot();
-  return {snap->generation, snap->live, snap->next_id};
+  return {snap->generation, snap->live, snap->next_id, collection::mask_entries(*snap)};
 }
 
 namespace {

@@ -81,6 +81,7 @@ class Index {
     std::uint64_t generation = 0;
     std::size_t rows = 0;
     std::int64_t next_id = 0;
+    std::size_t mask_entries = 0;  // entries a Filter::allow_mask needs (one past the largest id held)
   };
   State state() const noexcept;
 

@@ -302,6 +302,7 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("removed_rows", &nndex::Index::removed_rows)
       .def_prop_ro("generation", &nndex::Index::generation)
       .def_prop_ro("next_id", [](const nndex::Index& self) { return self.state().next_id; })
+      .def_prop_ro("mask_entries", [](const nndex::Index& self) { return self.state().mask_entries; })
       .def_prop_ro("rows", &nndex::Index::rows)
       .def_prop_ro("dims", &nndex::Index::dims)
       .def_prop_ro("normalized", &nndex::Index::normalized)

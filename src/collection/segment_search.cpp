@@ -18,6 +18,13 @@ Location locate(const Snapshot& snapshot, std::int64_t id) {
   return {};
 }
 
+std::size_t mask_entries(const Snapshot& snapshot) {
+  std::int64_t max_id = -1;
+  for (const Segment& seg : snapshot.segments)
+    if (seg.live_rows() != 0) max_id = std::max(max_id, seg.ids.max_id());
+  return static_cast<std::size_t>(max_id + 1);
+}
+
 const Segment* largest(std::span<const Segment> segments, std::size_t skip) {
   const Segment* best = nullptr;
   for (std::size_t s = 0; s < segments.size(); ++s)
@@ -52,12 +59,9 @@ SegmentFilters::SegmentFilters(const Snapshot& snapshot, const Filter& filter) {
       }
     }
   } else {
-    std::int64_t max_id = -1;
-    for (const Segment& seg : snapshot.segments)
-      if (seg.live_rows() != 0) max_id = std::max(max_id, seg.ids.max_id());
-    if (static_cast<std::int64_t>(filter.mask.size()) <= max_id)
+    if (const std::size_t needed = mask_entries(snapshot); filter.mask.size() < needed)
       throw InvalidArgument("filter mask has " + std::to_string(filter.mask.size()) +
-                            " entries but the index holds id " + std::to_string(max_id) +
+                            " entries but the index holds id " + std::to_string(needed - 1) +
                             " (a mask is indexed by id: it needs more entries than the largest id)");
     const auto mask_size = static_cast<std::int64_t>(filter.mask.size());
     for (std::size_t s = 0; s < count; ++s) {

@@ -44,6 +44,10 @@ struct Location {
 };
 Location locate(const Snapshot& snapshot, std::int64_t id);
 
+// How many entries a filter mask over `snapshot` must have: one past the largest id of a segment that
+// holds live rows (0 when none does).
+std::size_t mask_entries(const Snapshot& snapshot);
+
 // The segment with the most rows among `segments`, leaving out index `skip` (null when none): the one
 // that describes the index (method, ef, nlist) and whose lists and beam width new segments take.
 const Segment* largest(std::span<const Segment> segments, std::size_t skip = static_cast<std::size_t>(-1));

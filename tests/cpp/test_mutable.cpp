@@ -325,6 +325,32 @@ TEST(MutableErrors, RefusedCallsChangeNothing) {
   unchanged();
 }
 
+// State::mask_entries is the length a mask needs, the rule search_batch applies: one past the largest
+// id of a segment with live rows, even when that id itself is removed (its segment not yet rebuilt).
+TEST(Mutable, MaskEntriesIsTheMaskLengthSearchNeeds) {
+  const std::size_t d = 4;
+  const auto data = nndex_test::random_floats(120 * d, 17);
+  Index index(MatrixView::row_major(data.data(), 100, d));
+  EXPECT_EQ(index.state().mask_entries, 100u);
+  index.remove(std::vector<std::int64_t>{99});
+  EXPECT_EQ(index.state().mask_entries, 100u) << "1% removed: the segment is not rebuilt";
+  const std::vector<std::int64_t> far{500, 900};
+  index.add(MatrixView::row_major(data.data() + 100 * d, 2, d), far);
+  EXPECT_EQ(index.state().mask_entries, 901u);
+  const auto q = MatrixView::row_major(data.data(), 1, d);
+  const auto search_with_mask = [&](std::size_t entries) {
+    const std::vector<std::uint8_t> mask(entries, 1);
+    SearchParams p;
+    p.filter = Filter::allow_mask(mask);
+    return index.search_batch(q, 5, p);
+  };
+  EXPECT_NO_THROW(search_with_mask(index.state().mask_entries));
+  EXPECT_THROW(search_with_mask(index.state().mask_entries - 1), nndex::InvalidArgument);
+  index.remove(std::vector<std::int64_t>{500, 900});
+  EXPECT_EQ(index.state().mask_entries, 100u);
+  EXPECT_NO_THROW(search_with_mask(100));
+}
+
 // A damaged segment set never crashes the reader: random bytes changed in the table (its checksum
 // recomputed for half of them, so the structure checks are reached), the ids and the removal bits;
 // what loads searches without fault.
