@@ -340,3 +340,13 @@ def frame_rows(df: Any, kind: str, ids: np.ndarray, sims: np.ndarray) -> Any:
     import polars as pl
 
     return df[ids].with_columns(pl.Series("similarity", sims, dtype=pl.Float32))
+
+
+def result_frames(df: Any, kind: str, ids: np.ndarray, sims: np.ndarray) -> Any:
+    """search(dataframe=...)'s answer: one DataFrame for a 1-D result or a single query (as the original
+    library returns for a query of one row), else a list of DataFrames, one per query."""
+    if ids.ndim == 1:
+        return frame_rows(df, kind, ids, sims)
+    if ids.shape[0] == 1:
+        return frame_rows(df, kind, ids[0], sims[0])
+    return [frame_rows(df, kind, ids[i], sims[i]) for i in range(ids.shape[0])]

@@ -18,7 +18,7 @@ from nndex._cache import (
     SharedIndex,
     content_digest,
 )
-from nndex._convert import check_frame, foreign_matrix, frame_rows
+from nndex._convert import check_frame, foreign_matrix, result_frames
 from nndex._ids import as_filter, as_ids
 
 _BACKENDS = ("cpu", "gpu")
@@ -409,12 +409,7 @@ class NNdex:
                                                  filter_mask)
         if frame_kind is None:
             return result
-        ids, sims = result
-        if ids.ndim == 1:
-            return frame_rows(dataframe, frame_kind, ids, sims)
-        if ids.shape[0] == 1:  # one query given as one row: one DataFrame, as the original returns
-            return frame_rows(dataframe, frame_kind, ids[0], sims[0])
-        return [frame_rows(dataframe, frame_kind, ids[i], sims[i]) for i in range(ids.shape[0])]
+        return result_frames(dataframe, frame_kind, *result)
 
     def add(self, vectors: Any, ids: Any = None) -> np.ndarray:
         """Adds rows; returns their int64 ids.

@@ -38,6 +38,9 @@ class Index:
     def next_id(self) -> int: ...
 
     @property
+    def mask_entries(self) -> int: ...
+
+    @property
     def rows(self) -> int: ...
 
     @property

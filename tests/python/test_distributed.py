@@ -210,6 +210,8 @@ def test_dataframe_results_and_threads(sharded, data, queries):
     frame = pd.DataFrame({"title": [f"row {i}" for i in range(ROWS)]})
     rows = sharded.search(queries[0], 3, dataframe=frame)
     assert list(rows.columns) == ["title", "similarity"] and len(rows) == 3
+    with pytest.raises(ValueError, match="does not combine with dataframe"):
+        sharded.search(queries[0], 3, dataframe=frame, partial=True)
     want = NNdex(data, enable_cache=False).search(queries, 10)
     errors: list[BaseException] = []
 
@@ -297,3 +299,29 @@ def test_dead_shard_names_itself(data, queries):
         partial = index.search(queries, 10, partial=True)
         assert partial.coverage.missing == (0,)
         assert_same(tuple(partial), NNdex(data[1000:], ids=np.arange(1000, ROWS)).search(queries, 10))
+
+
+@pytest.mark.parametrize("id_range", [10**6, 2**40])  # below 2**32: one sort key; above: lexsort
+def test_merge_orders_like_a_search_with_ties_and_signed_zeros(id_range):
+    from nndex.distributed._merge import merge_top_k
+
+    rng = np.random.default_rng(5)
+    for shards, k in ((2, 1), (3, 10), (8, 7), (40, 10)):
+        parts = []
+        for s in range(shards):
+            sims = np.round(rng.standard_normal((16, k)), 1).astype(np.float32)  # many equal scores
+            sims[:, ::3] = -0.0 if s % 2 else 0.0
+            ids = rng.choice(id_range, 16 * k, replace=False).reshape(16, k)
+            order = np.lexsort((ids, -sims), axis=1)
+            parts.append((np.take_along_axis(ids, order, 1), np.take_along_axis(sims, order, 1)))
+        all_ids = np.concatenate([p[0] for p in parts], 1)
+        all_sims = np.concatenate([p[1] for p in parts], 1)
+        for width in (1, k, shards * k + 5):
+            ids, sims = merge_top_k(parts, width, True)
+            assert ids.shape == (16, min(width, shards * k))
+            for row in range(16):  # the reference: sort by (-similarity, id), -0.0 equal to 0.0
+                want = sorted(zip(-all_sims[row].astype(np.float64), all_ids[row]))[: ids.shape[1]]
+                assert ids[row].tolist() == [int(i) for _, i in want]
+                np.testing.assert_array_equal(sims[row], [-s for s, _ in want])
+    ids, sims = merge_top_k([(np.array([3]), np.array([0.5], np.float32))], 10, False)
+    assert ids.tolist() == [3] and sims.dtype == np.float32

@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from nndex import NNdex
-from nndex._convert import check_frame, frame_rows
+from nndex._convert import check_frame, result_frames
 from nndex._ids import as_filter, as_ids
 from nndex._index import _as_k, _as_matrix
 from nndex.distributed._fanout import unavailable
@@ -235,6 +235,8 @@ class ShardedIndex:
         q = _as_matrix(query, "query")
         filter_ids, filter_mask = as_filter(filter)
         frame_kind = None if dataframe is None else check_frame(dataframe, self.rows, self._next_id)
+        if frame_kind is not None and partial:
+            raise ValueError("partial=True returns arrays with a coverage; it does not combine with dataframe")
         params = {name: value for name, value in (("nprobe", nprobe), ("oversampling", oversampling), ("ef", ef))
                   if value is not None}
         self._probe.search(q, k, filter=filter_ids, **params)
@@ -261,20 +263,11 @@ class ShardedIndex:
             shape = (q.shape[0], 0) if q.ndim == 2 else (0,)
             result = (np.zeros(shape, np.int64), np.zeros(shape, np.float32))
         if frame_kind is not None:
-            result = self._frames(dataframe, frame_kind, result)
+            return result_frames(dataframe, frame_kind, *result)
         if not partial:
             return result
         covered = sum(int(sset.states[s]["rows"]) for s in answers)
         return PartialResult(result, Coverage(tuple(sorted(answers)), tuple(sorted(failures)), covered, self.rows))
-
-    @staticmethod
-    def _frames(dataframe: Any, kind: str, result: tuple[np.ndarray, np.ndarray]) -> Any:
-        ids, sims = result
-        if ids.ndim == 1:
-            return frame_rows(dataframe, kind, ids, sims)
-        if ids.shape[0] == 1:
-            return frame_rows(dataframe, kind, ids[0], sims[0])
-        return [frame_rows(dataframe, kind, ids[i], sims[i]) for i in range(ids.shape[0])]
 
     def _check_mask(self, mask: np.ndarray) -> None:
         """NNdex's rule, over all shards: a mask needs an entry for the largest id a shard holds."""
