@@ -323,5 +323,8 @@ def test_merge_orders_like_a_search_with_ties_and_signed_zeros(id_range):
                 want = sorted(zip(-all_sims[row].astype(np.float64), all_ids[row]))[: ids.shape[1]]
                 assert ids[row].tolist() == [int(i) for _, i in want]
                 np.testing.assert_array_equal(sims[row], [-s for s, _ in want])
+            ids1, sims1 = merge_top_k([(p[0][3], p[1][3]) for p in parts], width, False)  # one query, 1-D
+            np.testing.assert_array_equal(ids1, ids[3])
+            np.testing.assert_array_equal(sims1, sims[3])
     ids, sims = merge_top_k([(np.array([3]), np.array([0.5], np.float32))], 10, False)
     assert ids.tolist() == [3] and sims.dtype == np.float32

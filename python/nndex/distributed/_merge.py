@@ -38,6 +38,11 @@ def merge_top_k(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int, two_d: b
     One shard's answer is already the answer. Otherwise the lists are concatenated and each query's
     best ``k`` chosen with a partial sort of 64-bit keys (similarity and id in one number), then sorted:
     O(n * S * k) for S shards plus O(n * k log k)."""
+    if not two_d:  # one query: a sort of a few dozen entries, cheaper than the batch path's set-up
+        ids = np.concatenate([np.ravel(p[0]) for p in parts])
+        sims = np.concatenate([np.ravel(p[1]) for p in parts])
+        order = np.lexsort((ids, -sims))[:k]
+        return np.ascontiguousarray(ids[order], dtype=np.int64), np.ascontiguousarray(sims[order], dtype=np.float32)
     parts = [(np.atleast_2d(ids), np.atleast_2d(sims)) for ids, sims in parts]
     if len(parts) == 1:
         ids, sims = parts[0]
@@ -48,8 +53,4 @@ def merge_top_k(parts: Sequence[tuple[np.ndarray, np.ndarray]], k: int, two_d: b
         order = _best_order(all_ids, all_sims, width) if width else np.zeros((all_ids.shape[0], 0), np.intp)
         ids = np.take_along_axis(all_ids, order, axis=1)
         sims = np.take_along_axis(all_sims, order, axis=1)
-    ids = np.ascontiguousarray(ids, dtype=np.int64)
-    sims = np.ascontiguousarray(sims, dtype=np.float32)
-    if not two_d:
-        return ids[0], sims[0]
-    return ids, sims
+    return np.ascontiguousarray(ids, dtype=np.int64), np.ascontiguousarray(sims, dtype=np.float32)

@@ -23,6 +23,7 @@ from typing import Any, Optional
 import numpy as np
 
 from nndex import NNdex
+from nndex.distributed._wire import pack, unpack
 
 STALE = "stale"  # the reply of a shard behind the driver's log
 
@@ -96,29 +97,23 @@ class Shard:
             "node": ray.get_runtime_context().get_node_id(),
         }
 
-    def search(
-        self,
-        version: int,
-        offset: int,
-        queries: np.ndarray,
-        k: int,
-        params: dict[str, Any],
-        filter_ids: Optional[np.ndarray],
-        filter_mask: Optional[np.ndarray],
-    ) -> Any:
-        """The shard's top-k with global ids, or STALE when it has applied fewer than ``version`` of the
-        driver's changes (after a restart). A shard that is ahead answers: its state is newer than the
-        caller asked for, as a search running beside a change may see."""
+    def search(self, version: int, offset: int, request: tuple[Any, ...]) -> Any:
+        """The shard's top-k with global ids, packed (see _wire.py), or STALE when it has applied fewer
+        than ``version`` of the driver's changes (after a restart). A shard that is ahead answers: its
+        state is newer than the caller asked for, as a search running beside a change may see.
+        ``request``: (packed queries, k, search options, packed filter ids, packed filter mask)."""
         if self._version < version:
             return STALE
         assert self._index is not None
-        if filter_ids is not None:
-            local = filter_ids[filter_ids >= offset] - offset
-            params = {**params, "filter": local}
-        elif filter_mask is not None:
-            params = {**params, "filter": filter_mask[offset:].view(np.bool_)}  # as_filter's uint8 view
-        ids, sims = self._index.search(queries, k, **params)
-        return ids + offset, sims
+        queries, k, params, filter_ids, filter_mask = request
+        ids_allowed, mask = unpack(filter_ids), unpack(filter_mask)
+        if ids_allowed is not None:
+            params = {**params, "filter": ids_allowed[ids_allowed >= offset] - offset}
+        elif mask is not None:
+            params = {**params, "filter": mask[offset:].view(np.bool_)}  # as_filter's uint8 view
+        ids, sims = self._index.search(unpack(queries), k, **params)
+        ids += offset
+        return pack(ids, share=False), pack(sims, share=False)
 
     def apply(self, version: int, entries: list[tuple[Any, ...]]) -> dict[str, Any]:
         """Applies the driver's log entries from position ``version`` on; returns the shard's state,

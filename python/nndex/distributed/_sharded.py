@@ -19,9 +19,9 @@ from nndex.distributed._merge import merge_top_k
 from nndex.distributed._router import IdRouter
 from nndex.distributed._shard import ShardSource
 from nndex.distributed._shard_set import ShardSet
+from nndex.distributed._wire import pack, unpack
 
 _NNDEX_OPTIONS = frozenset(inspect.signature(NNdex.__init__).parameters) - {"self", "data", "ids"}
-_INLINE_BYTES = 64 * 1024  # arrays up to this size travel inside the call; larger ones via ray.put
 _PARTIAL_HINT = " (search(..., partial=True) returns the other shards' results)"
 
 
@@ -244,21 +244,18 @@ class ShardedIndex:
             self._check_mask(filter_mask)
         if q.ndim == 2:
             q = np.ascontiguousarray(q)
-        import ray
-
-        queries = ray.put(q) if q.nbytes > _INLINE_BYTES else q
-        f_ids = filter_ids if filter_ids is None or filter_ids.nbytes <= _INLINE_BYTES else ray.put(filter_ids)
-        f_mask = filter_mask if filter_mask is None or filter_mask.nbytes <= _INLINE_BYTES else ray.put(filter_mask)
+        request = (pack(q), k, params, pack(filter_ids), pack(filter_mask))  # one copy for all shards
         sset, offsets = self._set, self._router.offsets
 
         def submit(s: int) -> Any:
-            return sset.actors[s].search.remote(len(sset.logs[s]), int(offsets[s]), queries, k, params, f_ids, f_mask)
+            return sset.actors[s].search.remote(len(sset.logs[s]), int(offsets[s]), request)
 
         answers, failures = sset.call(range(len(sset)), submit, wait, "search")
         if failures and not partial:
             raise unavailable(failures, wait, "search", _PARTIAL_HINT)
         if answers:
-            result = merge_top_k([answers[s] for s in sorted(answers)], k, q.ndim == 2)
+            result = merge_top_k([(unpack(answers[s][0]), unpack(answers[s][1])) for s in sorted(answers)], k,
+                                 q.ndim == 2)
         else:  # nothing answered: no results
             shape = (q.shape[0], 0) if q.ndim == 2 else (0,)
             result = (np.zeros(shape, np.int64), np.zeros(shape, np.float32))
