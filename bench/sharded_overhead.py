@@ -109,7 +109,7 @@ def main() -> None:
         searchers = {"baseline": lambda q, one=one: one.search(q, K)}
         indexes = []
         for shards in shard_counts:
-            index = ShardedIndex(rows, shards=shards)
+            index = ShardedIndex(rows, shards=shards, enable_cache=False)  # as the baseline: no result cache
             if not np.array_equal(index.search(queries[: args.batch], K)[0], want):
                 raise SystemExit(f"{shards} shards: results differ from one NNdex")
             indexes.append(index)

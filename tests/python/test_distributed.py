@@ -328,3 +328,27 @@ def test_merge_orders_like_a_search_with_ties_and_signed_zeros(id_range):
             np.testing.assert_array_equal(sims1, sims[3])
     ids, sims = merge_top_k([(np.array([3]), np.array([0.5], np.float32))], 10, False)
     assert ids.tolist() == [3] and sims.dtype == np.float32
+
+
+def test_given_ids_route_like_one_index(data, queries):
+    ids = np.random.default_rng(9).choice(10**9, ROWS, replace=False)
+    one = NNdex(data, ids=ids, enable_cache=False)
+    with ShardedIndex(data, shards=3, ids=ids) as index:
+        assert_same(index.search(queries, 12), one.search(queries, 12))
+        allowed = ids[::5]
+        assert_same(index.search(queries, 12, filter=allowed), one.search(queries, 12, filter=allowed))
+        assert index.remove(ids[[0, 1500, 2999]]) == one.remove(ids[[0, 1500, 2999]])
+        index.add(queries[:2], ids=[ids[1500], 7])  # a removed id back, and a small new one
+        one.add(queries[:2], ids=[ids[1500], 7])
+        assert_same(index.search(queries, 12), one.search(queries, 12))
+        assert index.next_id == one.next_id
+        with pytest.raises(ValueError, match="is already in the index"):
+            index.add(queries[:1], ids=[ids[5]])
+        with pytest.raises(TypeError, match="cannot be pickled"):
+            import pickle
+
+            pickle.dumps(index)
+    for bad, message in (([1, 1] + list(range(2, ROWS)), "appears more than once"), (ids[:5], "one id per row"),
+                         (np.r_[-1, ids[1:]], "non-negative")):
+        with pytest.raises(ValueError, match=message):
+            ShardedIndex(data, shards=3, ids=bad)

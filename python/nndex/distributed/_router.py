@@ -33,12 +33,13 @@ class IdRouter:
             owner = np.where(found, self.extra_shards[pos_safe], owner)
         return owner
 
-    def assign(self, ids: np.ndarray, shard: int) -> None:
-        """Records that ``ids`` (distinct) now belong to ``shard``."""
+    def assign(self, ids: np.ndarray, shard: int | np.ndarray) -> None:
+        """Records that ``ids`` (distinct) now belong to ``shard`` (one shard, or one per id)."""
         ids = np.asarray(ids, dtype=np.int64)
         keep = ~np.isin(self.extra_ids, ids)
         merged_ids = np.concatenate([self.extra_ids[keep], ids])
-        merged_shards = np.concatenate([self.extra_shards[keep], np.full(ids.size, shard, np.int64)])
+        owners = np.broadcast_to(np.asarray(shard, np.int64), ids.shape)
+        merged_shards = np.concatenate([self.extra_shards[keep], owners])
         order = np.argsort(merged_ids, kind="stable")
         self.extra_ids = merged_ids[order]
         self.extra_shards = merged_shards[order]

@@ -30,8 +30,8 @@ STALE = "stale"  # the reply of a shard behind the driver's log
 
 @dataclass(frozen=True)
 class ShardSource:
-    """Where a shard's rows come from: an array put in Ray's object store by the driver (``rows``, an
-    ObjectRef in a list), or a file opened on the worker: a matrix as ``NNdex.from_file`` reads it
+    """Where a shard's rows come from: an array put in Ray's object store by the driver (``rows``: its
+    ObjectRef and that of its ids, or None for ids from 0), or a file opened on the worker: a matrix as ``NNdex.from_file`` reads it
     (``key`` as there), or a saved ``.nndex`` (mapped)."""
 
     rows: Optional[list] = None
@@ -128,7 +128,9 @@ class Shard:
             for entry in entries:
                 if entry[0] == "open":
                     try:
-                        self._index = NNdex(ray.get(entry[1][0]), **self._options)
+                        rows_ref, ids_ref = entry[1]
+                        ids = None if ids_ref is None else ray.get(ids_ref)
+                        self._index = NNdex(ray.get(rows_ref), ids=ids, **self._options)
                     except _OPEN_ERRORS as exc:
                         self._error = exc
                         return self.state()

@@ -61,7 +61,7 @@ class ShardSet:
     def __len__(self) -> int:
         return len(self.actors)
 
-    def wait_ready(self, offsets: Optional[Sequence[int]] = None) -> None:
+    def wait_ready(self, row_starts: Optional[Sequence[int]] = None) -> None:
         """Waits for every shard to open its rows (no time limit: building can take long); raises the
         first shard's error, naming the shard, after stopping every actor."""
         def submit(s: int) -> Any:
@@ -73,7 +73,7 @@ class ShardSet:
             error = answers[s].get("error")
             if error is not None:
                 self.close()
-                raise _shard_error(error, s, self.sources[s], None if offsets is None else offsets[s])
+                raise _shard_error(error, s, self.sources[s], None if row_starts is None else row_starts[s])
         if failures:
             self.close()
             raise unavailable(failures, math.inf, "opening shards")
@@ -146,14 +146,14 @@ def _left(deadline: float) -> Optional[float]:
     return max(0.001, deadline - time.monotonic())
 
 
-def _shard_error(error: BaseException, shard: int, source: ShardSource, offset: Optional[int]) -> BaseException:
+def _shard_error(error: BaseException, shard: int, source: ShardSource, row_start: Optional[int]) -> BaseException:
     """The error a shard's index raised while opening, for the driver: a row number of the caller's
-    data (a shard's rows start at its offset), or the shard and its source named."""
+    data (the shard's rows start at ``row_start`` there), or the shard and its source named."""
     message = str(error)
-    if source.path is None and offset is not None:
+    if source.path is None and row_start is not None:
         match = _ROW_LABEL.match(message)
         if match:
-            message = f"row {int(match.group(1)) + offset}" + message[match.end():]
+            message = f"row {int(match.group(1)) + row_start}" + message[match.end():]
             return type(error)(message) if isinstance(error, ValueError) else error
     if isinstance(error, OSError):
         return error

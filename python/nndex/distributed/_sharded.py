@@ -45,6 +45,10 @@ class Coverage:
         """Share of the index's live rows that were searched (1.0 for an empty index)."""
         return 1.0 if self.total_rows == 0 else self.rows / self.total_rows
 
+    def __reduce__(self) -> Any:
+        raise TypeError("a ShardedIndex cannot be pickled (its shards live in Ray actors); save() it and load() "
+                        "the directory in the other process")
+
     def __repr__(self) -> str:
         return (f"Coverage(answered={list(self.answered)}, missing={list(self.missing)}, "
                 f"rows={self.rows}/{self.total_rows})")
@@ -82,6 +86,19 @@ def _check_options(options: dict[str, Any]) -> None:
                         f"({', '.join(sorted(_NNDEX_OPTIONS))})")
 
 
+def _check_new_ids(values: np.ndarray, rows: int) -> np.ndarray:
+    """NNdex's checks of new ids, with its messages: one per row, non-negative, distinct."""
+    if values.size != rows:
+        raise ValueError(f"ids has {values.size} entries for {rows} rows (one id per row)")
+    ordered = np.sort(values)
+    if ordered.size and ordered[0] < 0:
+        raise ValueError(f"ids must be non-negative, got {int(ordered[0])}")
+    dup = ordered[1:][ordered[1:] == ordered[:-1]]
+    if dup.size:
+        raise ValueError(f"id {int(dup[0])} appears more than once in ids")
+    return values
+
+
 def _positive_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -91,11 +108,13 @@ def _positive_float(value: Any, name: str) -> float:
 class ShardedIndex:
     """An index split into contiguous parts (shards), each an :class:`~nndex.NNdex` in a Ray actor, that
     answers searches exactly as one index over all the rows would: every shard returns its own top-k
-    with global ids (a row's position in ``data``) and the driver merges them, higher similarity first
-    and equal similarities by lower id. With exact shards the result is bit for bit that of one NNdex.
+    with global ids (a row's position in ``data``, or its ``ids=`` entry) and the driver merges them,
+    higher similarity first and equal similarities by lower id. With exact shards the result is bit
+    for bit that of one NNdex.
 
     Args:
         data: the matrix, in any form ``NNdex`` accepts.
+        ids: one distinct non-negative integer id per row (as ``NNdex(ids=)``); None: row positions.
         shards: number of shards (contiguous parts of about equal size); None: one per live Ray node,
             at least 2.
         address: the Ray cluster to join when this process is not connected to one yet ("auto",
@@ -119,6 +138,7 @@ class ShardedIndex:
         data: Any,
         shards: Optional[int] = None,
         *,
+        ids: Any = None,
         address: Optional[str] = None,
         timeout: float = 60.0,
         retries: int = 3,
@@ -132,13 +152,20 @@ class ShardedIndex:
             arr = arr.reshape(1, -1)
         if arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ValueError(f"data is empty (shape {arr.shape[0]} x {arr.shape[1]})")
+        id_values = None if ids is None else _check_new_ids(as_ids(ids), arr.shape[0])
         ray = _connect(address)
         count = self._shard_count(shards, arr.shape[0], ray)
         bounds = np.linspace(0, arr.shape[0], count + 1).round().astype(np.int64)
-        sources = [ShardSource(rows=[ray.put(np.ascontiguousarray(arr[a:b]))]) for a, b in zip(bounds, bounds[1:])]
-        offsets = bounds[:-1]
-        self._start(sources, options, timeout, retries, restarts, actor_options, offsets)
-        self._finish(IdRouter(offsets, np.diff(bounds)))
+        sources = [ShardSource(rows=[ray.put(np.ascontiguousarray(arr[a:b])),
+                                     None if id_values is None else ray.put(id_values[a:b])])
+                   for a, b in zip(bounds, bounds[1:])]
+        self._start(sources, options, timeout, retries, restarts, actor_options, bounds[:-1])
+        if id_values is None:
+            self._finish(IdRouter(bounds[:-1], np.diff(bounds)))
+        else:  # the shards hold the given ids themselves (offset 0); the router knows each one's shard
+            router = IdRouter(np.zeros(count, np.int64), np.zeros(count, np.int64))
+            router.assign(id_values, np.repeat(np.arange(count), np.diff(bounds)))
+            self._finish(router)
 
     @staticmethod
     def _shard_count(shards: Optional[int], rows: int, ray: Any) -> int:
@@ -152,14 +179,14 @@ class ShardedIndex:
         return int(shards)
 
     def _start(self, sources: Sequence[ShardSource], options: dict[str, Any], timeout: float, retries: int,
-               restarts: int, actor_options: Optional[dict[str, Any]], offsets: Optional[Sequence[int]]) -> None:
+               restarts: int, actor_options: Optional[dict[str, Any]], row_starts: Optional[Sequence[int]]) -> None:
         self._timeout = _positive_float(timeout, "timeout")
         for name, value in (("retries", retries), ("restarts", restarts)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
         self._lock = threading.Lock()  # changes, one at a time
         self._set = ShardSet(sources, options, restarts=restarts, retries=retries, actor_options=actor_options)
-        self._set.wait_ready(offsets)
+        self._set.wait_ready(row_starts)
         first = self._set.states[0]
         for s, state in enumerate(self._set.states):
             if state["dims"] != first["dims"] or state["normalized"] != first["normalized"]:
@@ -303,16 +330,8 @@ class ShardedIndex:
     def _new_ids(self, ids: Any, rows: int) -> np.ndarray:
         if ids is None:
             return np.arange(self._next_id, self._next_id + rows, dtype=np.int64)
-        values = as_ids(ids)
-        if values.size != rows:
-            raise ValueError(f"ids has {values.size} entries for {rows} rows (one id per row)")
-        ordered = np.sort(values)
-        if ordered.size and ordered[0] < 0:
-            raise ValueError(f"ids must be non-negative, got {int(ordered[0])}")
-        dup = ordered[1:][ordered[1:] == ordered[:-1]]
-        if dup.size:
-            raise ValueError(f"id {int(dup[0])} appears more than once in ids")
-        live = np.setdiff1d(ordered, self._missing(ordered))
+        values = _check_new_ids(as_ids(ids), rows)
+        live = np.setdiff1d(values, self._missing(values))
         if live.size:
             raise ValueError(f"id {int(live[0])} is already in the index")
         return values
@@ -443,6 +462,10 @@ class ShardedIndex:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a ShardedIndex cannot be pickled (its shards live in Ray actors); save() it and load() "
+                        "the directory in the other process")
 
     def __repr__(self) -> str:
         state = "closed" if not self._set.actors else f"rows={self.rows}"
