@@ -676,6 +676,32 @@ def machine_section(meta: dict, limits_data: dict | None) -> list[str]:
     return ["## Machine", "", table(["", ""], rows), ""]
 
 
+KEPT_START, KEPT_END = "<!-- kept: not rendered from bench/results -->", "<!-- /kept -->"
+
+
+def kept_sections(page: Path) -> tuple[list[str], list[str]]:
+    """The lines of ``page`` between KEPT_START and KEPT_END markers, markers included: notes and
+    sections whose script writes its own tables, carried over unchanged by a re-render. Returns the
+    blocks above the page's first "## " heading (they stay there) and those below (they go before
+    "Where nndex is not ahead")."""
+    head: list[str] = []
+    tail: list[str] = []
+    if not page.exists():
+        return head, tail
+    target, inside = head, False
+    for line in page.read_text().splitlines():
+        if line.startswith("## ") and not inside:
+            target = tail
+        if line.strip() == KEPT_START:
+            inside = True
+        if inside:
+            target.append(line)
+        if line.strip() == KEPT_END and inside:
+            inside = False
+            target.append("")
+    return head, tail
+
+
 def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md") -> None:
     meta = load(results, "meta") or {}
     limits_data = load(results, "limits")
@@ -704,6 +730,8 @@ def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md")
              if d and d.get("run") and d["run"].get("mode") != mode]
     if stale:
         out += ["⚠ Some parts come from an earlier run of another mode: " + ", ".join(stale), ""]
+    kept_head, kept_tail = kept_sections(page)
+    out += kept_head
     out += ["## Reproduce", "", "```bash",
             ".venv/bin/pip install threadpoolctl faiss-cpu usearch hnswlib simsimd matplotlib ml_dtypes   # the `bench` extra",
             "python bench/run_all.py --quick    # < 5 minutes on 2 cores",
@@ -734,8 +762,12 @@ def render(results: Path = RESULTS_DIR, page: Path = REPO_DIR / "BENCHMARKS.md")
     if storage:
         import bench_storage
         out += bench_storage.render(storage).splitlines() + [""]
+    # Sections written by scripts outside run_all.py (mutable_vs_peers.py, sharded_overhead.py), with
+    # their own notes on where nndex is not ahead, survive a re-render (see KEPT_START).
+    out += kept_tail
     out += ["## Where nndex is not ahead", ""]
-    out += [f"- {x}" for x in losses] if losses else ["Nowhere in this run."]
+    nowhere = "Nowhere in this run" + (" (for the sections kept above, see their own notes)." if kept_tail else ".")
+    out += [f"- {x}" for x in losses] if losses else [nowhere]
     out.append("")
     secs = meta.get("seconds") or {}
     if secs:
