@@ -352,3 +352,13 @@ def test_given_ids_route_like_one_index(data, queries):
                          (np.r_[-1, ids[1:]], "non-negative")):
         with pytest.raises(ValueError, match=message):
             ShardedIndex(data, shards=3, ids=bad)
+
+
+def test_nothing_else_imports_ray():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np, nndex, nndex.cli; from nndex import NNdex; "
+            "NNdex(np.ones((4, 3), np.float32)).search(np.ones(3, np.float32), 2); "
+            "assert 'ray' not in sys.modules, 'ray imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
