@@ -151,7 +151,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise CodeSearchError(f"-k must be at least 1, got {args.k}")
     started = time.perf_counter()
-    searcher = Searcher(args.directory, api_url=args.api_url)
+    searcher = Searcher(args.directory, api_url=args.api_url, mode=args.mode)
     hits = searcher.search(query, args.k)
     if args.json:
         out = {
@@ -290,6 +290,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--api-url", metavar="URL", help="embedding server to use instead of the one recorded in the index")
     p.add_argument("--timings", action="store_true", help="print how long each step took (stderr)")
+    p.add_argument("--mode", choices=("hybrid", "dense"), default="hybrid",
+                   help="hybrid (default): embeddings fused with BM25 over the code's words; dense: embeddings only")
     _set(p, _cmd_search)
 
     p = sub.add_parser("info", help="describe the index of a tree", description="Show what DIR/.nndex holds.")

@@ -16,6 +16,7 @@ from nndex.code import store
 from nndex.code.chunking import CHUNKER_VERSION, ChunkOptions, chunk_text, decode, embedding_text, split_lines
 from nndex.code.discovery import DEFAULT_MAX_BYTES, discover
 from nndex.code.errors import CodeSearchError
+from nndex.code.fusion import fuse
 from nndex.code.providers import EmbeddingProvider, provider_for_index
 
 ProgressFactory = Callable[[int], Any]  # total -> object with update(n) and close()
@@ -132,7 +133,8 @@ def build(
     files_out: list[dict[str, Any]] = []
     chunks_out: list[dict[str, Any]] = []
     pieces: list[tuple[str, Any]] = []  # ("old", slice) or ("new", (start, count)) in row order
-    texts: list[str] = []
+    texts: list[str] = []  # the chunks to embed
+    all_texts: list[str] = []  # every chunk's text, in row order, for the lexical index
     for rel in report.files:
         try:
             data = (root_path / rel).read_bytes()
@@ -142,19 +144,22 @@ def build(
         sha = _sha256(data)
         prev = previous.get(rel)
         first = len(chunks_out)
-        if prev is not None and prev.get("sha256") == sha:
+        # Every file is chunked, unchanged ones too: the lexical index is rebuilt from all chunks' text.
+        text = decode(data)
+        chunks = chunk_text(rel, text, opts)
+        chunk_texts = [embedding_text(rel, c) for c in chunks]
+        all_texts.extend(chunk_texts)
+        if prev is not None and prev.get("sha256") == sha and int(prev["num_chunks"]) == len(chunks):
             start, count = int(prev["first_chunk"]), int(prev["num_chunks"])
             chunks_out.extend(old.chunks[start : start + count])  # type: ignore[union-attr]
             pieces.append(("old", (start, count)))
             lines = prev.get("lines", 0)
             stats.files_unchanged += 1
         else:
-            text = decode(data)
-            chunks = chunk_text(rel, text, opts)
             lines = len(split_lines(text))
             if chunks:
                 pieces.append(("new", (len(texts), len(chunks))))
-                texts.extend(embedding_text(rel, c) for c in chunks)
+                texts.extend(chunk_texts)
                 stats.files_embedded += 1
             for c in chunks:
                 chunks_out.append(
@@ -181,7 +186,7 @@ def build(
     if not chunks_out:
         raise CodeSearchError(f"no text to index under {root_path}: all {len(files_out)} files are empty")
 
-    if reuse and not texts and old is not None and old.files == files_out:
+    if reuse and not texts and old is not None and old.files == files_out and old.meta.get("lexical"):
         stats.up_to_date = True
         stats.dims = old.dims
         stats.seconds = time.perf_counter() - t0
@@ -240,7 +245,9 @@ def build(
         "files": files_out,
         "chunks": chunks_out,
     }
-    store.save(root_path, meta, vectors)
+    from nndex.code.lexical import LexicalIndex
+
+    store.save(root_path, meta, vectors, LexicalIndex.build(all_texts))
     stats.seconds = time.perf_counter() - t0
     return stats
 
@@ -255,6 +262,7 @@ class Hit:
     kind: str
     name: str
     preview: str
+    score: float = 0.0  # what the results are ordered by: the fused rank score (hybrid) or the similarity
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -276,16 +284,32 @@ def open_index(root: str | os.PathLike[str]) -> store.StoredIndex:
 
 
 class Searcher:
-    """An index opened once and searched many times (the CLI opens one per process)."""
+    """An index opened once and searched many times (the CLI opens one per process).
 
-    def __init__(self, root: str | os.PathLike[str], provider: EmbeddingProvider | None = None, *, api_url: str | None = None):
+    ``mode``: "hybrid" (default) fuses the dense ranking with BM25 over the chunks' words (fusion.py);
+    "dense" uses the embeddings alone (also what an index built before the lexical index gets)."""
+
+    MODES = ("hybrid", "dense")
+
+    def __init__(self, root: str | os.PathLike[str], provider: EmbeddingProvider | None = None, *,
+                 api_url: str | None = None, mode: str = "hybrid"):
+        if mode not in self.MODES:
+            raise CodeSearchError(f"mode must be one of {', '.join(self.MODES)}, got {mode!r}")
         self.timings = SearchTimings()
         t = time.perf_counter()
         self.root = Path(root)
         self.stored = open_index(self.root)
         self.index = self.stored.load_nndex()
+        self.lexical = self.stored.load_lexical() if mode == "hybrid" else None
+        self._vectors: np.ndarray | None = None
         self.timings.load_index = time.perf_counter() - t
         self.provider = provider or provider_for_index(self.stored.meta["provider"], api_url)
+
+    def _similarities(self, q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Cosine similarities of the query with some chunks (those only BM25 found)."""
+        if self._vectors is None:
+            self._vectors = self.stored.load_vectors(mmap=True)
+        return self._vectors[np.sort(rows)] @ q if rows.size else np.zeros(0, np.float32)
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         if not isinstance(query, str) or not query.strip():
@@ -306,13 +330,22 @@ class Searcher:
             )
         t = time.perf_counter()
         rows = self.index.rows
-        fetch = min(rows, max(2 * k, k + 10))
-        indices, sims = self.index.search(q, k=fetch)
+        # Candidates from each ranking: enough for k results after overlapping windows are dropped.
+        depth = min(rows, max(4 * k, 40))
+        indices, sims = self.index.search(q, k=depth)
+        similarity = dict(zip(indices.tolist(), sims.tolist()))
+        if self.lexical is not None:
+            fused = fuse(indices, self.lexical.scores(query), depth)
+            order, scores = fused.rows.tolist(), fused.scores.tolist()
+            only_lexical = np.asarray([r for r in order if r not in similarity], dtype=np.int64)
+            similarity.update(zip(np.sort(only_lexical).tolist(), self._similarities(q, only_lexical).tolist()))
+        else:
+            order, scores = indices.tolist(), sims.tolist()
         self.timings.search = time.perf_counter() - t
         chunks = self.stored.chunks
         hits: list[Hit] = []
         taken: dict[str, list[tuple[int, int]]] = {}
-        for i, s in zip(indices.tolist(), sims.tolist()):
+        for i, score in zip(order, scores):
             c = chunks[i]
             spans = taken.setdefault(c["file"], [])
             # windows of one block overlap: show only the best of overlapping chunks
@@ -320,7 +353,8 @@ class Searcher:
                 continue
             spans.append((c["start_line"], c["end_line"]))
             hits.append(
-                Hit(len(hits) + 1, c["file"], c["start_line"], c["end_line"], float(s), c.get("kind", ""), c.get("name", ""), c.get("preview", ""))
+                Hit(len(hits) + 1, c["file"], c["start_line"], c["end_line"], float(similarity[i]), c.get("kind", ""),
+                    c.get("name", ""), c.get("preview", ""), float(score))
             )
             if len(hits) == k:
                 break

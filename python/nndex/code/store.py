@@ -3,6 +3,7 @@
 - ``index.nndex``: the nndex index of the chunk vectors (``NNdex.save``; searched memory-mapped);
 - ``vectors.npy``: the same vectors, float32 (n, dims), unit length, so that an incremental
   ``embed`` reuses the vectors of unchanged files;
+- ``lexical.npz``: the BM25 weights of the chunks' words (``lexical.py``);
 - ``chunks.json``: what each row is (file, 1-based inclusive start and end line, kind, name, preview),
   each file's SHA-256 and chunk range, the embedding provider and model, the dimensions, the chunker
   settings and when and how fast the index was built;
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from nndex.code.errors import CodeSearchError
 INDEX_FILE = "index.nndex"
 VECTORS_FILE = "vectors.npy"
 META_FILE = "chunks.json"
+LEXICAL_FILE = "lexical.npz"
 FORMAT = "nndex-code"
 FORMAT_VERSION = 1
 
@@ -76,10 +79,10 @@ class StoredIndex:
     def dims(self) -> int:
         return int(self.meta["dims"])
 
-    def load_vectors(self) -> np.ndarray:
+    def load_vectors(self, mmap: bool = False) -> np.ndarray:
         path = self.directory / VECTORS_FILE
         try:
-            vectors = np.load(path, allow_pickle=False)
+            vectors = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
         except (OSError, ValueError) as exc:
             raise CodeSearchError(f"the index at {self.directory} is damaged ({VECTORS_FILE}: {exc})") from None
         if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape != (len(self.chunks), self.dims):
@@ -88,6 +91,22 @@ class StoredIndex:
                 f"expected ({len(self.chunks)}, {self.dims})"
             )
         return vectors
+
+    def load_lexical(self) -> Any:
+        """The BM25 index (lexical.LexicalIndex), or None for an index built before nndex had one."""
+        from nndex.code.lexical import LexicalIndex
+
+        if self.meta.get("lexical") != LEXICAL_FILE:
+            return None
+        try:
+            lexical = LexicalIndex.load(self.directory / LEXICAL_FILE)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise CodeSearchError(f"the index at {self.directory} is damaged ({LEXICAL_FILE}: {exc}); "
+                                  "re-run 'nndex code embed'") from None
+        if lexical.rows != len(self.chunks):
+            raise CodeSearchError(f"the index at {self.directory} is inconsistent ({LEXICAL_FILE} has {lexical.rows} "
+                                  f"rows for {len(self.chunks)} chunks); re-run 'nndex code embed'")
+        return lexical
 
     def load_nndex(self) -> Any:
         from nndex import NNdex
@@ -134,8 +153,8 @@ def load(root: str | os.PathLike[str]) -> StoredIndex | None:
     return StoredIndex(root, meta)
 
 
-def save(root: str | os.PathLike[str], meta: dict[str, Any], vectors: np.ndarray) -> Path:
-    """Writes vectors, the nndex index and the metadata (last) into ``root/.nndex``."""
+def save(root: str | os.PathLike[str], meta: dict[str, Any], vectors: np.ndarray, lexical: Any = None) -> Path:
+    """Writes vectors, the nndex index, the lexical index and the metadata (last) into ``root/.nndex``."""
     from nndex import NNdex
 
     directory = index_dir(root)
@@ -150,6 +169,9 @@ def save(root: str | os.PathLike[str], meta: dict[str, Any], vectors: np.ndarray
         tmp = directory / (INDEX_FILE + ".tmp")
         index.save(tmp)  # NNdex.save writes atomically itself; the rename keeps the commit order
         os.replace(tmp, directory / INDEX_FILE)
+        if lexical is not None:
+            _atomic_write(directory / LEXICAL_FILE, lexical.save)
+            meta = {**meta, "lexical": LEXICAL_FILE}
         payload = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         _atomic_write(directory / META_FILE, lambda fh: fh.write(payload))
     except OSError as exc:
