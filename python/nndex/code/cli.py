@@ -152,7 +152,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         raise CodeSearchError(f"-k must be at least 1, got {args.k}")
     started = time.perf_counter()
     searcher = Searcher(args.directory, api_url=args.api_url, mode=args.mode)
-    hits = searcher.search(query, args.k)
+    hits = searcher.search(query, args.k, diverse=not args.by_score)
     if args.json:
         out = {
             "query": query,
@@ -292,6 +292,8 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--timings", action="store_true", help="print how long each step took (stderr)")
     p.add_argument("--mode", choices=("hybrid", "dense"), default="hybrid",
                    help="hybrid (default): embeddings fused with BM25 over the code's words; dense: embeddings only")
+    p.add_argument("--by-score", action="store_true",
+                   help="list chunks strictly by score (default: each file's best chunk first, then the rest)")
     _set(p, _cmd_search)
 
     p = sub.add_parser("info", help="describe the index of a tree", description="Show what DIR/.nndex holds.")

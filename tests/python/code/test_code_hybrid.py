@@ -30,7 +30,7 @@ def test_words_split_identifiers_drop_stopwords_and_stem():
 def test_rrf_prefers_agreement_and_keeps_one_sided_rows():
     lexical = np.zeros(10, np.float32)
     lexical[[7, 2, 9]] = [3.0, 2.0, 1.0]  # BM25 ranks 7, 2, 9
-    fused = fuse(np.array([2, 5, 7]), lexical, depth=10)
+    fused = fuse(np.array([2, 5, 7]), lexical, depth=10, c=60.0, lexical_weight=1.0)
     assert fused.rows.tolist()[:2] == [2, 7]  # in both rankings
     assert set(fused.rows.tolist()) == {2, 5, 7, 9}
     assert np.all(np.diff(fused.scores) <= 0)
@@ -105,3 +105,19 @@ def test_scores_equal_bm25s_and_survive_a_round_trip(tmp_path):
     np.testing.assert_array_equal(again.scores("parse rows"), index.scores("parse rows"))
     assert index.scores("parse")[1] == 0
     assert index.scores("nothing matches here zzz") is None
+
+
+def test_diverse_results_show_each_file_first_then_the_rest(tmp_path):
+    # Three functions about shipping in one file, one in another: by score the first file fills the top.
+    (tmp_path / "a.py").write_text("".join(
+        f"def shipping_rate_{i}(order):\n    '''shipping rate table {i}'''\n"
+        + "    total = compute_the_total_of(order, rate_table)\n" * 22 + "\n\n" for i in range(3)))
+    (tmp_path / "b.py").write_text("def shipping_note():\n    '''shipping'''\n    return 'ships'\n")
+    build(tmp_path, FakeProvider())
+    searcher = Searcher(tmp_path, FakeProvider())
+    by_score = searcher.search("shipping rate table", k=4, diverse=False)
+    diverse = searcher.search("shipping rate table", k=4)
+    assert sorted((h.file, h.start_line) for h in by_score) == sorted((h.file, h.start_line) for h in diverse)
+    files = [h.file for h in diverse]
+    assert files[:2] in (["a.py", "b.py"], ["b.py", "a.py"]) and files[2:] == ["a.py", "a.py"]
+    assert [h.rank for h in diverse] == [1, 2, 3, 4]
