@@ -37,7 +37,7 @@ def test_build_writes_index_vectors_and_metadata(code_tree, fake_provider):
     # every chunk names its file and exact lines; files record their hash and chunk range
     for f in meta["files"]:
         assert len(f["sha256"]) == 64
-        rows = meta["chunks"][f["first_chunk"] : f["first_chunk"] + f["num_chunks"]]
+        rows = store.load(code_tree).chunks[f["first_chunk"] : f["first_chunk"] + f["num_chunks"]]
         assert all(c["file"] == f["path"] for c in rows)
         lines = split_lines((code_tree / f["path"]).read_text())
         assert f["lines"] == len(lines)
@@ -66,7 +66,7 @@ def test_unchanged_tree_reembeds_nothing_and_skips_the_model(code_tree):
 
 def test_incremental_reembeds_only_changed_and_added_files(code_tree):
     build(code_tree, FakeProvider())
-    old_meta = json.loads((code_tree / ".nndex" / "chunks.json").read_text())
+    old_chunks = list(store.load(code_tree).chunks)
     old_vectors = np.load(code_tree / ".nndex" / "vectors.npy")
 
     pricing = code_tree / "python" / "pricing.py"
@@ -84,12 +84,12 @@ def test_incremental_reembeds_only_changed_and_added_files(code_tree):
     meta = json.loads((code_tree / ".nndex" / "chunks.json").read_text())
     assert stats.chunks_embedded == sum(f["num_chunks"] for f in meta["files"] if f["path"] in embedded_files)
     assert "web/cart.js" not in {f["path"] for f in meta["files"]}
-    assert "web/cart.js" not in {c["file"] for c in meta["chunks"]}
+    assert "web/cart.js" not in {c["file"] for c in store.load(code_tree).chunks}
 
     # unchanged files kept their exact vectors
     vectors = np.load(code_tree / ".nndex" / "vectors.npy")
-    old_rows = {(c["file"], c["start_line"]): i for i, c in enumerate(old_meta["chunks"])}
-    for i, c in enumerate(meta["chunks"]):
+    old_rows = {(c["file"], c["start_line"]): i for i, c in enumerate(old_chunks)}
+    for i, c in enumerate(store.load(code_tree).chunks):
         if c["file"] not in embedded_files:
             np.testing.assert_array_equal(vectors[i], old_vectors[old_rows[(c["file"], c["start_line"])]])
 

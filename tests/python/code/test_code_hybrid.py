@@ -121,3 +121,26 @@ def test_diverse_results_show_each_file_first_then_the_rest(tmp_path):
     files = [h.file for h in diverse]
     assert files[:2] in (["a.py", "b.py"], ["b.py", "a.py"]) and files[2:] == ["a.py", "a.py"]
     assert [h.rank for h in diverse] == [1, 2, 3, 4]
+
+
+def test_chunk_table_round_trips_and_version_1_indexes_still_read(code_tree):
+    build(code_tree, FakeProvider())
+    stored = store.load(code_tree)
+    rows = list(stored.chunks)
+    assert stored.meta["version"] == store.FORMAT_VERSION and "chunks" not in stored.meta
+    assert stored.chunks[-1] == rows[-1] and stored.chunks[1:3] == rows[1:3]
+    assert all(set(r) == {"file", "start_line", "end_line", "kind", "name", "preview"} for r in rows)
+    table = store.ChunkTable(store.ChunkTable.columns(rows))
+    assert list(table) == rows
+    # Format 1 kept the rows in chunks.json: such an index is still searched.
+    meta_path = code_tree / ".nndex" / "chunks.json"
+    meta = json.loads(meta_path.read_text())
+    meta.update(version=1, chunks=rows)
+    meta_path.write_text(json.dumps(meta))
+    (code_tree / ".nndex" / store.CHUNKS_FILE).unlink()
+    assert Searcher(code_tree, FakeProvider()).search("value added tax", k=1)[0].file == "python/pricing.py"
+    # A damaged table is an error naming the file.
+    build(code_tree, FakeProvider(), full=True)
+    (code_tree / ".nndex" / store.CHUNKS_FILE).write_bytes(b"not a table")
+    with pytest.raises(CodeSearchError, match="chunks.npz"):
+        Searcher(code_tree, FakeProvider()).search("tax", k=1)
