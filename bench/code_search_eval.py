@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", metavar="DIR", help="build the trees (and their .nndex) in DIR and keep them")
     parser.add_argument("--max-chars", type=int, default=None, help="chunk size limit (default: the chunker's)")
+    parser.add_argument("--min-chars", type=int, default=None,
+                        help="blocks smaller than this are merged with a neighbour (default: the chunker's)")
     parser.add_argument("--latency-runs", type=int, default=5, help="CLI searches timed per setting (default 5)")
     parser.add_argument("--no-torch-latency", action="store_true", help="skip timing the sentence-transformers query path")
     parser.add_argument("--json", metavar="OUT", help="also write the numbers as JSON")
@@ -194,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
 
     modes = args.modes.split(",")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="nndex-code-eval-"))
-    options = ChunkOptions(max_chars=args.max_chars) if args.max_chars else ChunkOptions()
+    chunking = {k: v for k, v in (("max_chars", args.max_chars), ("min_chars", args.min_chars)) if v is not None}
+    options = ChunkOptions(**chunking)
     provider = LocalProvider()
     report: dict = {"python": sys.version.split()[0], "modes": modes, "sets": {}}
     first_tree = None
