@@ -16,6 +16,7 @@ except ImportError:  # pragma: no cover - the extra is missing
     raise ImportError("nndex.distributed needs Ray: pip install 'nndex[distributed]'") from None
 
 from nndex.distributed._fanout import ShardUnavailableError
-from nndex.distributed._sharded import Coverage, PartialResult, ShardedIndex
+from nndex.distributed._results import Coverage, PartialResult
+from nndex.distributed._sharded import ShardedIndex
 
 __all__ = ["Coverage", "PartialResult", "ShardUnavailableError", "ShardedIndex"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import os
 import threading
 from collections.abc import Sequence
@@ -14,95 +13,16 @@ from nndex import NNdex
 from nndex._convert import check_frame, result_frames
 from nndex._ids import as_filter, as_ids
 from nndex._index import _as_k, _as_matrix
+from nndex.distributed._checks import check_new_ids, check_options, connect, positive_float
 from nndex.distributed._fanout import unavailable
 from nndex.distributed._merge import merge_top_k
+from nndex.distributed._results import Coverage, PartialResult
 from nndex.distributed._router import IdRouter
 from nndex.distributed._shard import ShardSource
 from nndex.distributed._shard_set import ShardSet
 from nndex.distributed._wire import pack, unpack
 
-_NNDEX_OPTIONS = frozenset(inspect.signature(NNdex.__init__).parameters) - {"self", "data", "ids"}
 _PARTIAL_HINT = " (search(..., partial=True) returns the other shards' results)"
-
-
-class Coverage:
-    """What a ``partial=True`` search covered: the shards that answered and the live rows they hold."""
-
-    __slots__ = ("answered", "missing", "rows", "total_rows")
-
-    def __init__(self, answered: tuple[int, ...], missing: tuple[int, ...], rows: int, total_rows: int) -> None:
-        self.answered = answered
-        self.missing = missing
-        self.rows = rows
-        self.total_rows = total_rows
-
-    @property
-    def complete(self) -> bool:
-        return not self.missing
-
-    @property
-    def fraction(self) -> float:
-        """Share of the index's live rows that were searched (1.0 for an empty index)."""
-        return 1.0 if self.total_rows == 0 else self.rows / self.total_rows
-
-    def __reduce__(self) -> Any:
-        raise TypeError("a ShardedIndex cannot be pickled (its shards live in Ray actors); save() it and load() "
-                        "the directory in the other process")
-
-    def __repr__(self) -> str:
-        return (f"Coverage(answered={list(self.answered)}, missing={list(self.missing)}, "
-                f"rows={self.rows}/{self.total_rows})")
-
-
-class PartialResult(tuple):
-    """``(indices, similarities)`` as :meth:`ShardedIndex.search` returns them, with a ``coverage``
-    attribute: unpacks like the plain result."""
-
-    coverage: Coverage
-
-    def __new__(cls, result: tuple[Any, Any], coverage: Coverage) -> PartialResult:
-        self = super().__new__(cls, result)
-        self.coverage = coverage
-        return self
-
-
-def _connect(address: Optional[str]) -> Any:
-    try:
-        import ray
-    except ImportError:  # pragma: no cover - the extra is missing
-        raise ImportError("nndex.distributed needs Ray: pip install 'nndex[distributed]'") from None
-    if not ray.is_initialized():
-        if address is not None:
-            ray.init(address=address)
-        else:
-            ray.init(include_dashboard=False)
-    return ray
-
-
-def _check_options(options: dict[str, Any]) -> None:
-    unknown = sorted(set(options) - _NNDEX_OPTIONS)
-    if unknown:
-        raise TypeError(f"unexpected option(s) {', '.join(map(repr, unknown))}; ShardedIndex takes NNdex's options "
-                        f"({', '.join(sorted(_NNDEX_OPTIONS))})")
-
-
-def _check_new_ids(values: np.ndarray, rows: int) -> np.ndarray:
-    """NNdex's checks of new ids, with its messages: one per row, non-negative, distinct."""
-    if values.size != rows:
-        raise ValueError(f"ids has {values.size} entries for {rows} rows (one id per row)")
-    ordered = np.sort(values)
-    if ordered.size and ordered[0] < 0:
-        raise ValueError(f"ids must be non-negative, got {int(ordered[0])}")
-    dup = ordered[1:][ordered[1:] == ordered[:-1]]
-    if dup.size:
-        raise ValueError(f"id {int(dup[0])} appears more than once in ids")
-    return values
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    return float(value)
 
 
 class ShardedIndex:
@@ -146,14 +66,14 @@ class ShardedIndex:
         actor_options: Optional[dict[str, Any]] = None,
         **options: Any,
     ) -> None:
-        _check_options(options)
+        check_options(options)
         arr = _as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
         if arr.shape[0] == 0 or arr.shape[1] == 0:
             raise ValueError(f"data is empty (shape {arr.shape[0]} x {arr.shape[1]})")
-        id_values = None if ids is None else _check_new_ids(as_ids(ids), arr.shape[0])
-        ray = _connect(address)
+        id_values = None if ids is None else check_new_ids(as_ids(ids), arr.shape[0])
+        ray = connect(address)
         count = self._shard_count(shards, arr.shape[0], ray)
         bounds = np.linspace(0, arr.shape[0], count + 1).round().astype(np.int64)
         sources = [ShardSource(rows=[ray.put(np.ascontiguousarray(arr[a:b])),
@@ -180,7 +100,7 @@ class ShardedIndex:
 
     def _start(self, sources: Sequence[ShardSource], options: dict[str, Any], timeout: float, retries: int,
                restarts: int, actor_options: Optional[dict[str, Any]], row_starts: Optional[Sequence[int]]) -> None:
-        self._timeout = _positive_float(timeout, "timeout")
+        self._timeout = positive_float(timeout, "timeout")
         for name, value in (("retries", retries), ("restarts", restarts)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative int, got {value!r}")
@@ -223,10 +143,10 @@ class ShardedIndex:
         ``paths``: the rows of the first file, then the second's, ... (a ``.nndex`` file counts as many
         ids as its ``next_id``). The paths must be readable where the shards run (a shared file system
         on a multi-node cluster)."""
-        _check_options(options)
+        check_options(options)
         if isinstance(paths, (str, os.PathLike)) or not paths:
             raise ValueError("paths must be a non-empty sequence of file paths")
-        _connect(address)
+        connect(address)
         sources = [ShardSource(path=os.path.abspath(os.fspath(p)), key=key) for p in paths]
         self = cls.__new__(cls)
         self._start(sources, options, timeout, retries, restarts, actor_options, None)
@@ -258,7 +178,7 @@ class ShardedIndex:
         answer covers), and holds min(k, rows of the shards that answered) results per query."""
         self._check_open()
         k = _as_k(k)
-        wait = self._timeout if timeout is None else _positive_float(timeout, "timeout")
+        wait = self._timeout if timeout is None else positive_float(timeout, "timeout")
         q = _as_matrix(query, "query")
         filter_ids, filter_mask = as_filter(filter)
         frame_kind = None if dataframe is None else check_frame(dataframe, self.rows, self._next_id)
@@ -330,7 +250,7 @@ class ShardedIndex:
     def _new_ids(self, ids: Any, rows: int) -> np.ndarray:
         if ids is None:
             return np.arange(self._next_id, self._next_id + rows, dtype=np.int64)
-        values = _check_new_ids(as_ids(ids), rows)
+        values = check_new_ids(as_ids(ids), rows)
         live = np.setdiff1d(values, self._missing(values))
         if live.size:
             raise ValueError(f"id {int(live[0])} is already in the index")
@@ -400,7 +320,7 @@ class ShardedIndex:
         from nndex.distributed._manifest import read_manifest
 
         files, router, next_id = read_manifest(os.fspath(directory))
-        _connect(address)
+        connect(address)
         self = cls.__new__(cls)
         options = {} if threads is None else {"threads": threads}
         self._start([ShardSource(path=f) for f in files], options, timeout, retries, restarts, actor_options,
