@@ -16,7 +16,7 @@ from nndex.code import store
 from nndex.code.chunking import CHUNKER_VERSION, ChunkOptions, chunk_text, decode, embedding_text, split_lines
 from nndex.code.discovery import DEFAULT_MAX_BYTES, discover
 from nndex.code.errors import CodeSearchError
-from nndex.code.fusion import fuse
+from nndex.code.fusion import LEXICAL_WEIGHT, RRF_C, fuse
 from nndex.code.providers import EmbeddingProvider, provider_for_index
 
 ProgressFactory = Callable[[int], Any]  # total -> object with update(n) and close()
@@ -302,6 +302,9 @@ class Searcher:
         self.index = self.stored.load_nndex()
         self.lexical = self.stored.load_lexical() if mode == "hybrid" else None
         self._vectors: np.ndarray | None = None
+        # The fusion's settings (fusion.py); bench/code_search_tune.py varies them.
+        self.lexical_weight = LEXICAL_WEIGHT
+        self.rrf_c = RRF_C
         self.timings.load_index = time.perf_counter() - t
         self.provider = provider or provider_for_index(self.stored.meta["provider"], api_url)
 
@@ -339,7 +342,7 @@ class Searcher:
         indices, sims = self.index.search(q, k=depth)
         similarity = dict(zip(indices.tolist(), sims.tolist()))
         if self.lexical is not None:
-            fused = fuse(indices, self.lexical.scores(query), depth)
+            fused = fuse(indices, self.lexical.scores(query), depth, c=self.rrf_c, lexical_weight=self.lexical_weight)
             order, scores = fused.rows.tolist(), fused.scores.tolist()
             only_lexical = np.asarray([r for r in order if r not in similarity], dtype=np.int64)
             similarity.update(zip(np.sort(only_lexical).tolist(), self._similarities(q, only_lexical).tolist()))

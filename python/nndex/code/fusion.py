@@ -14,8 +14,9 @@ from typing import Optional
 import numpy as np
 
 RRF_C = 60.0  # the paper's constant; rank differences at the top then matter less than agreement
-# Relative to the dense ranking's 1.0. On the tuning questions (bench/code_search_tune.py) 0.2 and 0.3
-# tied best; 1.0 lost most "hard" questions of one set (whose words occur only in other files' code).
+# Relative to the dense ranking's 1.0. On the tuning questions (bench/code_search_tune.py, by the mean
+# of hit@1 and hit@5) 0.2 and 0.3 tied best: hit@1 0.745 against 0.684 without BM25, hit@5 0.909
+# against 0.916; 1.0 lost most "hard" questions of one set (their words occur in other files' code).
 LEXICAL_WEIGHT = 0.3
 
 
