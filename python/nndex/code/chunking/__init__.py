@@ -16,6 +16,7 @@ line longer than ``max_chars`` becomes a chunk of its own whose text is cut at `
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 from nndex.code.chunking import treesitter as _treesitter
@@ -110,12 +111,25 @@ def chunk_text(path: str, text: str, opts: ChunkOptions | None = None) -> list[C
     return chunk_lines(lines, units, opts, language_of(path))
 
 
+_NAME_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+
+def _spelled_out(name: str) -> str:
+    """A definition's name as words ("Table._calculate_column_widths" -> "table calculate column widths"):
+    the embedding model reads words, and splits an identifier into pieces that are not."""
+    return " ".join(p.lower() for p in _NAME_PART.findall(name.replace("_", " ")))
+
+
 def embedding_text(path: str, chunk: Chunk) -> str:
-    """The text embedded for a chunk: where it is and what it defines, then the code itself."""
+    """The text embedded for a chunk: where it is and what it defines (its name also spelled out in
+    words), then the code itself."""
     header = path
     if chunk.name:
         label = chunk.kind if chunk.kind not in ("code", "block", "definitions") else ""
         header += f" | {label} {chunk.name}".replace("  ", " ")
+        words = _spelled_out(chunk.name)
+        if words and words != chunk.name.lower():
+            header += f" ({words})"
     if chunk.parts:
         header += f" (part {chunk.part} of {chunk.parts})"
     return header + "\n" + chunk.text

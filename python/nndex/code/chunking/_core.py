@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 #: Bumped whenever chunk boundaries or the embedded text change, so stored vectors are recomputed.
-CHUNKER_VERSION = 3
+CHUNKER_VERSION = 4  # 4: names spelled out in the embedded header
 
 
 @dataclass(frozen=True)
