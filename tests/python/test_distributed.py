@@ -362,3 +362,34 @@ def test_nothing_else_imports_ray():
             "NNdex(np.ones((4, 3), np.float32)).search(np.ones(3, np.float32), 2); "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_damaged_saved_directories_and_bad_arguments_are_refused(tmp_path, data):
+    import json
+
+    with ShardedIndex(data, shards=2) as index:
+        index.save(tmp_path / "good")
+    manifest = json.loads((tmp_path / "good" / "manifest.json").read_text())
+    with pytest.raises(FileNotFoundError):
+        ShardedIndex.load(tmp_path / "nothing-here")
+    cases = {
+        "not json": "{", "format": json.dumps({**manifest, "format": "other"}),
+        "version": json.dumps({**manifest, "version": 9}), "no shards": json.dumps({**manifest, "shards": []}),
+        "path": json.dumps({**manifest, "shards": [{**manifest["shards"][0], "file": "../x.nndex"}]}),
+        "offset": json.dumps({**manifest, "shards": [manifest["shards"][1], manifest["shards"][0]]}),
+        "next_id": json.dumps({**manifest, "next_id": -1}),
+    }
+    messages = {"not json": "not valid JSON", "format": "not a ShardedIndex manifest", "version": "version 9",
+                "no shards": "non-empty list", "path": "plain file name", "offset": "increasing",
+                "next_id": "next_id must be a non-negative integer"}
+    for name, text in cases.items():
+        (tmp_path / "good" / "manifest.json").write_text(text)
+        with pytest.raises(ValueError, match=messages[name]):
+            ShardedIndex.load(tmp_path / "good")
+    for bad in ([], "one.npy"):
+        with pytest.raises(ValueError, match="non-empty sequence of file paths"):
+            ShardedIndex.from_files(bad)
+    for kwargs, message in (({"shards": 0}, "shards must be a positive int"), ({"retries": -1}, "retries must be"),
+                            ({"restarts": 1.5}, "restarts must be")):
+        with pytest.raises(ValueError, match=message):
+            ShardedIndex(data, **kwargs)
