@@ -49,3 +49,11 @@ def positive_float(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
     return float(value)
+
+
+def check_settings(timeout: Any, retries: Any, restarts: Any) -> None:
+    """The constructors' fault-handling settings, checked before any row is sent."""
+    positive_float(timeout, "timeout")
+    for name, value in (("retries", retries), ("restarts", restarts)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value!r}")

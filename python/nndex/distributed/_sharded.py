@@ -13,7 +13,7 @@ from nndex import NNdex
 from nndex._convert import check_frame, result_frames
 from nndex._ids import as_filter, as_ids
 from nndex._index import _as_k, _as_matrix
-from nndex.distributed._checks import check_new_ids, check_options, connect, positive_float
+from nndex.distributed._checks import check_new_ids, check_options, check_settings, connect, positive_float
 from nndex.distributed._fanout import unavailable
 from nndex.distributed._merge import merge_top_k
 from nndex.distributed._results import Coverage, PartialResult
@@ -67,6 +67,7 @@ class ShardedIndex:
         **options: Any,
     ) -> None:
         check_options(options)
+        check_settings(timeout, retries, restarts)
         arr = _as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
@@ -100,10 +101,7 @@ class ShardedIndex:
 
     def _start(self, sources: Sequence[ShardSource], options: dict[str, Any], timeout: float, retries: int,
                restarts: int, actor_options: Optional[dict[str, Any]], row_starts: Optional[Sequence[int]]) -> None:
-        self._timeout = positive_float(timeout, "timeout")
-        for name, value in (("retries", retries), ("restarts", restarts)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+        self._timeout = float(timeout)  # checked by check_settings before anything was sent
         self._lock = threading.Lock()  # changes, one at a time
         self._set = ShardSet(sources, options, restarts=restarts, retries=retries, actor_options=actor_options)
         self._set.wait_ready(row_starts)
@@ -144,6 +142,7 @@ class ShardedIndex:
         ids as its ``next_id``). The paths must be readable where the shards run (a shared file system
         on a multi-node cluster)."""
         check_options(options)
+        check_settings(timeout, retries, restarts)
         if isinstance(paths, (str, os.PathLike)) or not paths:
             raise ValueError("paths must be a non-empty sequence of file paths")
         connect(address)
@@ -319,6 +318,7 @@ class ShardedIndex:
         """Opens a directory written by :meth:`save`: each shard maps its file, with the saved ids."""
         from nndex.distributed._manifest import read_manifest
 
+        check_settings(timeout, retries, restarts)
         files, router, next_id = read_manifest(os.fspath(directory))
         connect(address)
         self = cls.__new__(cls)
