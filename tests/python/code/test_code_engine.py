@@ -4,7 +4,6 @@ and added files), rebuild triggers, errors, and search over HTTP embeddings."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -52,16 +51,13 @@ def test_build_writes_index_vectors_and_metadata(code_tree, fake_provider):
 
 def test_unchanged_tree_reembeds_nothing_and_skips_the_model(code_tree):
     first = FakeProvider()
-    t = time.perf_counter()
     build(code_tree, first)
-    first_time = time.perf_counter() - t
     before = (code_tree / ".nndex" / "chunks.json").read_bytes()
     second = FakeProvider()
     stats = build(code_tree, second)
     assert stats.up_to_date and stats.chunks_embedded == 0
     assert second.loads == 0 and second.calls == 0  # the model is not even loaded
     assert (code_tree / ".nndex" / "chunks.json").read_bytes() == before
-    assert stats.seconds < max(first_time, 0.05)
 
 
 def test_incremental_reembeds_only_changed_and_added_files(code_tree):
