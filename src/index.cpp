@@ -34,6 +34,14 @@ const char* method_name(ApproxMethod method) {
   }
 }
 
+const char* backend_name(Backend backend) {
+  switch (backend) {
+    case Backend::gpu: return "gpu";
+    case Backend::automatic: return "auto";
+    default: return "cpu";
+  }
+}
+
 const char* storage_name(Storage storage) {
   switch (storage) {
     case Storage::bf16: return "bf16";
@@ -117,6 +125,8 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
     throw InvalidArgument("nlist (" + std::to_string(options.nlist) + ") must not exceed the number of rows (" +
                           std::to_string(data.rows) + ")");
   const auto start = std::chrono::steady_clock::now();
+  // The device first: a missing GPU fails the call before any work.
+  engine::Placement placement = engine::resolve_placement(options.backend, options.gpu_device);
   auto impl = std::make_unique<Impl>();
   impl->dims = data.cols;
   impl->normalized = options.normalized;
@@ -127,19 +137,20 @@ Index::Index(const MatrixView& data, IndexOptions options, std::shared_ptr<const
   impl->isa = isa_of(*impl->kernels, options.storage);
 
   collection::Segment first;
-  first.engine = engine::build(in, options, *impl->kernels, impl->threads, should_stop);
+  first.engine = engine::place(engine::build(in, options, *impl->kernels, impl->threads, should_stop), placement,
+                               *impl->kernels);
   first.ids = ids.empty() ? collection::IdMap::range(0, data.rows)
                           : collection::IdMap::list(std::vector<std::int64_t>(ids.begin(), ids.end()));
   collection::Snapshot snap;
   snap.next_id = first.ids.max_id() + 1;
   snap.segments.push_back(std::move(first));
   impl->collection = std::make_unique<collection::Collection>(
-      collection::Settings{options, data.cols, impl->threads, impl->kernels}, std::move(snap));
+      collection::Settings{options, data.cols, impl->threads, impl->kernels, std::move(placement)}, std::move(snap));
   impl_ = std::move(impl);
   if (core::verbose()) {
     core::TraceLine line("build");
     line.add("rows", data.rows).add("dims", data.cols).add("normalized", options.normalized).add("isa", impl_->isa);
-    line.add("threads", impl_->threads);
+    line.add("threads", impl_->threads).add("backend", std::string(backend()));
     const engine::BuildChoice choice = engine::choose_structure(options, data.rows, data.cols, false);
     if (choice.ivf || choice.graph || !options.approx) impl_->collection->snapshot()->segments[0].engine->describe_build(line);
     else line.add("path", "exact (approx fallback: too few rows for IVF)");
@@ -213,6 +224,13 @@ std::size_t Index::nlist() const noexcept {
 std::size_t Index::nprobe() const noexcept {
   return describe(*impl_->collection, [](const engine::Engine& e) { return e.nprobe(); }, std::size_t{1});
 }
+
+std::string_view Index::backend() const noexcept {
+  // Exact segments all sit on the placement's device; an index with none yet says where they would.
+  return describe(*impl_->collection, [](const engine::Engine& e) { return std::string_view(e.backend()); },
+                  std::string_view(engine::backend_in_use(impl_->collection->settings().placement)));
+}
+std::optional<GpuDevice> Index::gpu_device() const { return engine::device_of(impl_->collection->settings().placement); }
 
 std::vector<std::int64_t> Index::add(const MatrixView& vectors, std::span<const std::int64_t> ids,
                                      const StopCheck& should_stop) {

@@ -116,6 +116,8 @@ std::unique_ptr<Index::Impl> load_snapshot(const std::string& name, std::span<co
   impl->threads = options.threads == 0 ? core::hardware_threads() : options.threads;
   impl->kernels = &kernels::active();
 
+  // The device first: a missing GPU fails the call before any work.
+  engine::Placement placement = engine::resolve_placement(options.backend, options.gpu_device);
   std::vector<io::LoadedSegment> parts;
   collection::Snapshot snap;
   std::optional<IndexOptions> settings;
@@ -149,8 +151,9 @@ std::unique_ptr<Index::Impl> load_snapshot(const std::string& name, std::span<co
     impl->normalized = loaded.normalized;
     impl->approx = loaded.approx;
     impl->storage = loaded.storage;
-    seg.engine = engine_of(loaded, bytes.data(), reader);
-    if (!settings) settings = options_of(loaded, *seg.engine, options.threads);
+    std::unique_ptr<engine::Engine> cpu_engine = engine_of(loaded, bytes.data(), reader);
+    if (!settings) settings = options_of(loaded, *cpu_engine, options.threads);
+    seg.engine = engine::place(std::move(cpu_engine), placement, *impl->kernels);
     if (!set_file) {
       seg.ids = collection::IdMap::range(0, rows);
       snap.next_id = static_cast<std::int64_t>(rows);
@@ -170,8 +173,10 @@ std::unique_ptr<Index::Impl> load_snapshot(const std::string& name, std::span<co
   if (std::adjacent_find(live.begin(), live.end()) != live.end() || (!live.empty() && live.back() >= snap.next_id))
     throw FileFormatError("nndex index file '" + name + "': segment ids are not distinct or exceed the next id");
   impl->isa = isa_of(*impl->kernels, impl->storage);
+  settings->backend = options.backend;
+  settings->gpu_device = options.gpu_device;
   impl->collection = std::make_unique<collection::Collection>(
-      collection::Settings{*settings, impl->dims, impl->threads, impl->kernels}, std::move(snap));
+      collection::Settings{*settings, impl->dims, impl->threads, impl->kernels, std::move(placement)}, std::move(snap));
   if (core::verbose())
     core::TraceLine(("load " + name).c_str())
         .add("rows", impl->collection->snapshot()->live)

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "collection/collection.hpp"
+#include "engine/placement.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/index.hpp"
 

@@ -71,6 +71,13 @@ class IoError : public Error {
   std::string path_;
 };
 
+// The GPU backend cannot serve the call: no Vulkan loader, no such device, a device or driver failure,
+// or device memory exhausted. The index is unchanged; an index built with Backend::cpu never throws it.
+class GpuError : public Error {
+ public:
+  using Error::Error;
+};
+
 // The caller's stop check returned true; the call was abandoned and the index is unchanged.
 class Interrupted : public Error {
  public:

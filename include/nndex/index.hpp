@@ -11,12 +11,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "nndex/errors.hpp"
+#include "nndex/gpu.hpp"
 #include "nndex/types.hpp"
 
 namespace nndex {
@@ -97,6 +99,11 @@ class Index {
   // A memory-mapped load holds almost nothing: its storage is the file's pages in the page cache.
   std::size_t memory_bytes() const noexcept;
   Storage storage() const noexcept;
+  // "gpu" when the index's exact float32 searches run on a GPU (Backend::automatic: its calls large
+  // enough to gain), else "cpu".
+  std::string_view backend() const noexcept;
+  // The GPU in use, if any.
+  std::optional<GpuDevice> gpu_device() const;
 
   // Writes the index to one file (format: docs/index-format.md). Atomic: the file appears complete
   // under `path` or not at all.

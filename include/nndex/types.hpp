@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,15 @@ enum class ScalarType { f32, f64 };
 //         quarter): scored compressed to choose a shortlist (SearchParams::oversampling), which is
 //         then re-scored in float32, so the similarities returned are exact float32 similarities.
 enum class Storage { f32, bf16, int8 };
+
+// Where exact float32 searches run (IndexOptions::backend).
+//   cpu:       the CPU kernels.
+//   gpu:       a Vulkan GPU (nndex/gpu.hpp), which holds a copy of the rows; GpuError when there is none.
+//   automatic: the best hardware GPU for calls large enough to gain, the CPU otherwise and when no
+//              hardware GPU exists (software Vulkan devices are never chosen).
+// Approximate (IVF, graph) and compressed (bf16, int8) indexes search on the CPU whatever it says.
+enum class Backend { cpu, gpu, automatic };
+const char* backend_name(Backend backend);  // "cpu", "gpu", "auto"
 
 // The approximate structure (IndexOptions::method).
 enum class ApproxMethod { automatic, ivf, graph };
@@ -74,6 +84,9 @@ struct IndexOptions {
   std::uint64_t seed = 0x6e6e646578ULL;  // k-means sampling and seeding; same seed, same index
 
   Storage storage = Storage::f32;
+
+  Backend backend = Backend::cpu;
+  std::optional<std::size_t> gpu_device = std::nullopt;  // GpuDevice::index; none: the best device
 };
 
 // Where the rows of a borrowed matrix (a memory-mapped file) also lie on disk: the file and the byte
@@ -94,6 +107,8 @@ struct LoadOptions {
   // the whole file. false, for trusted files: skip that pass; the structure (header checksum, bounds,
   // sizes, layout, padding, cluster table, ids) is still validated, so a damaged file cannot crash.
   bool verify = true;
+  Backend backend = Backend::cpu;  // as IndexOptions::backend
+  std::optional<std::size_t> gpu_device = std::nullopt;
 };
 
 // Restricts a search to some rows, by id (SearchParams::filter): a list of allowed ids (ids the index

@@ -79,7 +79,7 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
     ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
     Segment seg;
     seg.ids = IdMap::list(std::move(ids));
-    seg.engine = engine::make_exact_engine(core::concat_tiles(tiles));
+    seg.engine = engine::place(engine::make_exact_engine(core::concat_tiles(tiles)), settings_.placement, *settings_.kt);
     return seg;
   }
   std::vector<float> rows(total * d);
@@ -115,7 +115,8 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
     // would otherwise walk with a wide default one: ef 64 for 2,000 rows against 24 for 50,000).
     if (options.ef == 0 && lists_of->engine->ef() != 0) options.ef = lists_of->engine->ef();
   }
-  seg.engine = engine::build(in, options, *settings_.kt, settings_.threads, should_stop);
+  seg.engine = engine::place(engine::build(in, options, *settings_.kt, settings_.threads, should_stop),
+                              settings_.placement, *settings_.kt);
   return seg;
 }
 

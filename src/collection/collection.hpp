@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "collection/snapshot.hpp"
+#include "engine/placement.hpp"
 #include "kernels/kernels.hpp"
 #include "nndex/types.hpp"
 
@@ -34,6 +35,7 @@ struct Settings {
   std::size_t dims = 0;
   std::size_t threads = 1;
   const kernels::KernelTable* kt = nullptr;
+  engine::Placement placement;  // where exact segments search (engine/placement.hpp)
 };
 
 class Collection {

@@ -29,6 +29,7 @@ class Engine {
   virtual ~Engine() = default;
 
   virtual const char* method() const { return "exact"; }  // "exact", "ivf" or "graph"
+  virtual const char* backend() const { return "cpu"; }   // "cpu", or "gpu" (gpu/gpu_engine.cpp)
   virtual bool uses_ivf() const { return false; }
   virtual std::size_t ef() const { return 0; }       // graph: default beam width (0: not a graph)
   virtual std::size_t nlist() const { return 1; }   // clusters in force (1: exact)
