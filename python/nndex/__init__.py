@@ -11,8 +11,9 @@ the ``nndex`` command (``python -m nndex``) builds, searches and describes index
 """
 
 from nndex._cache import CacheInfo
+from nndex._gpu import gpu_devices, gpu_unavailable_reason
 from nndex._index import NNdex
 from nndex._io import load_matrix
 from nndex._nndex import __version__
 
-__all__ = ["CacheInfo", "NNdex", "__version__", "load_matrix"]
+__all__ = ["CacheInfo", "NNdex", "__version__", "gpu_devices", "gpu_unavailable_reason", "load_matrix"]

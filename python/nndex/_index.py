@@ -19,9 +19,9 @@ from nndex._cache import (
     content_digest,
 )
 from nndex._convert import check_frame, foreign_matrix, result_frames
+from nndex._gpu import check_backend, gpu_info, warn_about_placement
 from nndex._ids import as_filter, as_ids
 
-_BACKENDS = ("cpu", "gpu")
 STORAGES = ("f32", "bf16", "int8")
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -136,11 +136,16 @@ class NNdex:
             on int8 navigation codes, the fastest choice for single queries and batches; "ivf" builds an
             inverted-file index probed per query (True picks IVF when ``nlist``/``nprobe`` or
             ``storage="bf16"`` are given). Matrices too small to gain from either are searched exactly.
-        backend: "cpu" (the only backend in this build).
+        backend: where exact float32 searches run: "cpu" (default); "gpu", a Vulkan GPU (see
+            :func:`nndex.gpu_devices`) holding a copy of the rows, with the CPU's result contract;
+            "auto", the best hardware GPU for calls large enough to gain and the CPU otherwise
+            (software Vulkan devices are never chosen). Approximate and bf16/int8 indexes search on
+            the CPU whatever it says (``backend="gpu"`` warns once). :attr:`backend` says which runs.
         enable_cache: True (default) keeps recent search results (see :meth:`cache_info`) and, for
             approximate indexes, reuses an index already built from identical data with identical
             options instead of running k-means again. False turns both off.
-        gpu_device_index: accepted for compatibility; ignored on the CPU backend.
+        gpu_device_index: the device for "gpu"/"auto" (an ``index`` of :func:`nndex.gpu_devices`);
+            None takes the best one (discrete, then integrated, then virtual). Ignored on the CPU.
         threads: most threads one call may use; None uses every core.
         nlist: (IVF) number of clusters; None chooses about 2*sqrt(rows).
         nprobe: (IVF) clusters probed per query; None calibrates it at build time so that
@@ -166,7 +171,7 @@ class NNdex:
     """
 
     # _searcher is the query cache (which searches _index) or, with enable_cache=False, _index itself.
-    __slots__ = ("_index", "_enable_cache", "_cache", "_searcher", "_shared", "_reused", "__weakref__")
+    __slots__ = ("_index", "_enable_cache", "_cache", "_searcher", "_shared", "_reused", "_placement", "__weakref__")
 
     def __init__(
         self,
@@ -216,10 +221,7 @@ class NNdex:
     ) -> None:
         """The constructor; ``borrow`` (from_file on a .npy) makes a compressed index re-score from
         ``data`` itself, kept alive by the index, instead of from a copy."""
-        if not isinstance(backend, str) or backend.lower() not in _BACKENDS:
-            raise ValueError(f"unsupported backend {backend!r}, expected one of: {', '.join(_BACKENDS)}")
-        if backend.lower() == "gpu":
-            raise ValueError("backend='gpu' is not available in this build of nndex; use backend='cpu'")
+        backend, device = check_backend(backend, gpu_device_index)
         approx, method = _as_approx(approx)
         # Types are checked here; values by the native constructor (ranges, nlist <= rows, which
         # options need approx=True, nprobe with recall), except what its 0 = "choose" cannot carry.
@@ -237,10 +239,6 @@ class NNdex:
             if recall_value == 0.0:  # 0.0 means "the default" to the native side
                 raise ValueError(f"recall must be in (0, 1], got {recall}")
         seed_value = _DEFAULT_SEED if seed is None else _non_negative_int(seed, "seed")
-        if gpu_device_index is not None and (
-            isinstance(gpu_device_index, bool) or not isinstance(gpu_device_index, int) or gpu_device_index < 0
-        ):
-            raise ValueError(f"gpu_device_index must be None or a non-negative int, got {gpu_device_index!r}")
         threads_value = 0 if threads is None else _positive_int(threads, "threads")
         storage_value = _as_storage(storage)
         borrow = borrow and storage_value != "f32"
@@ -262,20 +260,23 @@ class NNdex:
                 layout = "C" if arr.flags.c_contiguous else "F"
                 key = (digest, arr.dtype.str, arr.shape, layout, normalized, threads_value,
                        nlist_value, nprobe_value, recall_value, seed_value, storage_value, method, ef_value,
-                       degree_value, efc_value)
+                       degree_value, efc_value, backend, device)
                 shared = INDEX_CACHE.get(key)
         self._reused = shared is not None
         if shared is None:
             native = _nndex.Index(
                 arr, normalized, threads_value, approx, nlist_value, nprobe_value, recall_value, seed_value,
                 storage_value, borrow, *(rows_file or ("", 0)), method, ef_value, degree_value, efc_value, id_values,
+                backend, device,
             )
             if key is not None:
                 shared = SharedIndex(native)
                 INDEX_CACHE.put(key, shared)
         else:
             native = shared.native
+        warn_about_placement(native, backend)
         self._index = native
+        self._placement = (backend, device)
         self._shared = shared
         self._enable_cache = enable_cache
         self._cache = _query_cache(native, enable_cache)
@@ -450,8 +451,8 @@ class NNdex:
         NNdex objects built from the same data, so this one takes a private copy first."""
         if self._shared is None:
             return
-        native = _nndex.Index.from_bytes(self._index.to_bytes(), self._index.threads)
-        self._init_wrapper(native, self._enable_cache)
+        native = _nndex.Index.from_bytes(self._index.to_bytes(), self._index.threads, *self._placement)
+        self._init_wrapper(native, self._enable_cache, self._placement)
 
     @property
     def ids(self) -> np.ndarray:
@@ -515,6 +516,8 @@ class NNdex:
         threads: int | None = None,
         enable_cache: bool = True,
         verify: bool = True,
+        backend: str = "cpu",
+        gpu_device_index: int | None = None,
     ) -> NNdex:
         """Reads an index written by :meth:`save`.
 
@@ -525,19 +528,24 @@ class NNdex:
         which reads the whole file once (several GB/s from the page cache); ``verify=False`` skips
         that pass for trusted files, making a mapped load nearly instant, while the file's structure
         (sizes, bounds, layout) is still validated. A missing file raises ``FileNotFoundError``; a
-        file that is not a valid index raises ``ValueError``.
+        file that is not a valid index raises ``ValueError``. ``backend`` and ``gpu_device_index`` are
+        the constructor's: an exact float32 index is copied onto the GPU they choose.
         """
         threads_value = 0 if threads is None else _positive_int(threads, "threads")
-        return cls._wrap(_nndex.Index.load(os.fspath(path), bool(mmap), threads_value, bool(verify)), enable_cache)
+        placement = check_backend(backend, gpu_device_index)
+        native = _nndex.Index.load(os.fspath(path), bool(mmap), threads_value, bool(verify), *placement)
+        warn_about_placement(native, placement[0])
+        return cls._wrap(native, enable_cache, placement)
 
     @classmethod
-    def _wrap(cls, native: Any, enable_cache: bool) -> NNdex:
+    def _wrap(cls, native: Any, enable_cache: bool, placement: tuple[str, int] = ("cpu", -1)) -> NNdex:
         self = cls.__new__(cls)
-        self._init_wrapper(native, enable_cache)
+        self._init_wrapper(native, enable_cache, placement)
         return self
 
-    def _init_wrapper(self, native: Any, enable_cache: bool) -> None:
+    def _init_wrapper(self, native: Any, enable_cache: bool, placement: tuple[str, int] = ("cpu", -1)) -> None:
         self._index = native
+        self._placement = placement
         self._enable_cache = bool(enable_cache)
         self._cache = _query_cache(native, self._enable_cache)
         self._searcher = native if self._cache is None else self._cache
@@ -545,10 +553,13 @@ class NNdex:
         self._reused = False
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"index": self._index.to_bytes(), "enable_cache": self._enable_cache}
+        return {"index": self._index.to_bytes(), "enable_cache": self._enable_cache, "backend": self._placement[0]}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self._init_wrapper(_nndex.Index.from_bytes(state["index"], 0), state["enable_cache"])
+        # The backend asked for, not the device: the unpickling machine picks its own ("gpu" there
+        # without a GPU is the constructor's ValueError).
+        placement = (state.get("backend", "cpu"), -1)
+        self._init_wrapper(_nndex.Index.from_bytes(state["index"], 0, *placement), state["enable_cache"], placement)
 
     @property
     def rows(self) -> int:
@@ -599,8 +610,15 @@ class NNdex:
 
     @property
     def backend(self) -> str:
-        """Always "cpu" in this build."""
-        return "cpu"
+        """Where exact searches run: "gpu" when the index's rows are on a GPU (``backend="auto"``:
+        for calls large enough to gain; smaller ones run on the CPU), else "cpu"."""
+        return self._index.backend
+
+    @property
+    def gpu_info(self) -> dict[str, Any] | None:
+        """The GPU the index searches on (see :func:`nndex.gpu_devices`; with the original library's
+        keys too: ``driver_info``, ``backend``, ``device_type``), or None on the CPU."""
+        return gpu_info(self._index)
 
     @property
     def threads(self) -> int:

@@ -46,6 +46,29 @@ nndex::Storage storage_of(std::string_view name) {
   throw nndex::InvalidArgument("storage must be 'f32', 'bf16' or 'int8', got '" + std::string(name) + "'");
 }
 
+nndex::Backend backend_of(std::string_view name) {
+  if (name == "cpu") return nndex::Backend::cpu;
+  if (name == "gpu") return nndex::Backend::gpu;
+  if (name == "auto") return nndex::Backend::automatic;
+  throw nndex::InvalidArgument("backend must be 'cpu', 'gpu' or 'auto', got '" + std::string(name) + "'");
+}
+
+std::optional<std::size_t> device_of(std::int64_t index) {
+  return index < 0 ? std::nullopt : std::optional<std::size_t>(static_cast<std::size_t>(index));
+}
+
+nb::dict device_dict(const nndex::GpuDevice& d) {
+  nb::dict out;
+  out["index"] = d.index;
+  out["name"] = d.name;
+  out["type"] = d.type;
+  out["software"] = d.software;
+  out["memory_bytes"] = d.memory_bytes;
+  out["driver"] = d.driver;
+  out["api_version"] = d.api_version;
+  return out;
+}
+
 nndex::ApproxMethod method_of(std::string_view name) {
   if (name == "auto") return nndex::ApproxMethod::automatic;
   if (name == "ivf") return nndex::ApproxMethod::ivf;
@@ -217,13 +240,30 @@ NB_MODULE(_nndex, m) {
     }
   });
 
+  m.def("gpu_devices", [] {
+    std::vector<nndex::GpuDevice> devices;
+    {
+      nb::gil_scoped_release nogil;  // the first call loads Vulkan and its drivers
+      devices = nndex::gpu_devices();
+    }
+    nb::list out;
+    for (const auto& d : devices) out.append(device_dict(d));
+    return out;
+  });
+  m.def("gpu_unavailable_reason", [] {
+    nb::gil_scoped_release nogil;
+    return nndex::gpu_unavailable_reason();
+  });
+  m.def("gpu_backend_built", &nndex::gpu_backend_built);
+
   nb::class_<nndex::Index>(m, "Index")
       .def(
           "__init__",
           [](nndex::Index* self, AnyMatrix data, bool normalized, std::size_t threads, bool approx, std::size_t nlist,
              std::size_t nprobe, double recall, std::uint64_t seed, std::string_view storage, bool borrow,
              std::string rows_path, std::uint64_t rows_offset, std::string_view method, std::size_t ef,
-             std::size_t graph_degree, std::size_t ef_construction, std::optional<IdArray> ids) {
+             std::size_t graph_degree, std::size_t ef_construction, std::optional<IdArray> ids, std::string_view backend,
+             std::int64_t gpu_device) {
             const nndex::MatrixView view = view_of(data);
             nndex::IndexOptions options;
             options.normalized = normalized;
@@ -238,6 +278,8 @@ NB_MODULE(_nndex, m) {
             options.ef = ef;
             options.graph_degree = graph_degree;
             options.ef_construction = ef_construction;
+            options.backend = backend_of(backend);
+            options.gpu_device = device_of(gpu_device);
             // borrow: compressed storage re-ranks from `data` itself (kept alive) instead of a copy.
             // rows_path / rows_offset: where a borrowed C-order view's rows lie in its file (a .npy), so
             // re-ranking reads them with pread rather than through the map (nndex::RowFile).
@@ -248,7 +290,8 @@ NB_MODULE(_nndex, m) {
           },
           "data"_a.noconvert(), "normalized"_a, "threads"_a, "approx"_a, "nlist"_a, "nprobe"_a, "recall"_a, "seed"_a,
           "storage"_a = "f32", "borrow"_a = false, "rows_path"_a = "", "rows_offset"_a = 0, "method"_a = "auto",
-          "ef"_a = 0, "graph_degree"_a = 0, "ef_construction"_a = 0, "ids"_a.noconvert() = nb::none())
+          "ef"_a = 0, "graph_degree"_a = 0, "ef_construction"_a = 0, "ids"_a.noconvert() = nb::none(),
+          "backend"_a = "cpu", "gpu_device"_a = -1)
       .def(
           "search",
           [](const nndex::Index& self, Query query, std::int64_t k, std::size_t nprobe, double oversampling, std::size_t ef,
@@ -309,6 +352,12 @@ NB_MODULE(_nndex, m) {
       .def_prop_ro("threads", &nndex::Index::threads)
       .def_prop_ro("isa", [](const nndex::Index& i) { return std::string(i.isa()); })
       .def_prop_ro("storage", [](const nndex::Index& i) { return std::string(nndex::storage_name(i.storage())); })
+      .def_prop_ro("backend", [](const nndex::Index& i) { return std::string(i.backend()); })
+      .def_prop_ro("gpu_device",
+                   [](const nndex::Index& i) -> nb::object {
+                     const std::optional<nndex::GpuDevice> d = i.gpu_device();
+                     return d ? nb::object(device_dict(*d)) : nb::none();
+                   })
       .def(
           "save",
           [](const nndex::Index& self, const std::string& path) {
@@ -318,15 +367,18 @@ NB_MODULE(_nndex, m) {
           "path"_a)
       .def_static(
           "load",
-          [](const std::string& path, bool mmap, std::size_t threads, bool verify) {
-            nb::gil_scoped_release nogil;
+          [](const std::string& path, bool mmap, std::size_t threads, bool verify, std::string_view backend,
+             std::int64_t gpu_device) {
             nndex::LoadOptions options;
             options.mmap = mmap;
             options.threads = threads;
             options.verify = verify;
+            options.backend = backend_of(backend);
+            options.gpu_device = device_of(gpu_device);
+            nb::gil_scoped_release nogil;
             return nndex::Index::load(path, options);
           },
-          "path"_a, "mmap"_a, "threads"_a, "verify"_a = true)
+          "path"_a, "mmap"_a, "threads"_a, "verify"_a = true, "backend"_a = "cpu", "gpu_device"_a = -1)
       .def("to_bytes",
            [](const nndex::Index& self) {
              std::vector<std::byte> bytes;
@@ -338,12 +390,17 @@ NB_MODULE(_nndex, m) {
            })
       .def_static(
           "from_bytes",
-          [](nb::bytes data, std::size_t threads) {
+          [](nb::bytes data, std::size_t threads, std::string_view backend, std::int64_t gpu_device) {
             const std::span<const std::byte> view(reinterpret_cast<const std::byte*>(data.c_str()), data.size());
+            nndex::LoadOptions options;
+            options.mmap = false;
+            options.threads = threads;
+            options.backend = backend_of(backend);
+            options.gpu_device = device_of(gpu_device);
             nb::gil_scoped_release nogil;
-            return nndex::Index::from_bytes(view, nndex::LoadOptions{false, threads});
+            return nndex::Index::from_bytes(view, options);
           },
-          "data"_a, "threads"_a)
+          "data"_a, "threads"_a, "backend"_a = "cpu", "gpu_device"_a = -1)
       .def_prop_ro("memory_bytes", &nndex::Index::memory_bytes)
       .def_prop_ro("approx", &nndex::Index::approx)
       .def_prop_ro("uses_ivf", &nndex::Index::uses_ivf)
