@@ -8,12 +8,15 @@
 #     engine tests cross-built for aarch64 and run under qemu, about 2 minutes);
 #   - the wheel test (scripts/test-wheel.sh: pip wheel, auditwheel repair, a fresh venv outside the
 #     tree, pytest against the installed wheel; about 2 minutes here); NNDEX_TEST_WHEEL=0 skips it.
+#   - the GPU backend's tests on lavapipe (Mesa's CPU implementation of Vulkan): NNDEX_EXPECT_GPU=1
+#     makes them fail, not skip, if the backend was not built or no Vulkan device is found.
 # Fails if any suite fails or runs no test. Extra arguments are passed to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 ./scripts/ensure-system-deps.sh --tests
+export NNDEX_EXPECT_GPU=1
 
 echo "==> Python environment (.venv)"
 [ -x .venv/bin/python ] || python3 -m venv .venv
