@@ -10,7 +10,8 @@
 namespace nndex::gpu {
 
 // Below this many multiply-adds a call under Backend::automatic stays on the CPU, where it takes
-// well under a millisecond, less than a GPU submission's round trip.
+// well under a millisecond, less than a GPU submission's round trip. An estimate, not yet measured on
+// a hardware GPU: bench/gpu_backend.py reports the crossover that should replace it.
 inline constexpr std::size_t kAutoMinMultiplyAdds = std::size_t{1} << 24;
 
 std::unique_ptr<engine::Engine> make_gpu_engine(std::unique_ptr<engine::Engine> cpu, const engine::Placement& placement,
