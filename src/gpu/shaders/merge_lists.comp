@@ -31,7 +31,7 @@ void main() {
     s_score[s] = uintBitsToFloat(e.x);
     s_row[s] = e.y;
   }
-  sort_slots();
+  select_best(p.keep);
   const uint out_base = (q * p.lists_out_per_query + group) * p.keep;
   for (uint e = t; e < p.keep; e += GROUP) lists_out[out_base + e] = uvec2(floatBitsToUint(s_score[e]), s_row[e]);
 }

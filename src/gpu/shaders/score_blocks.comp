@@ -1,6 +1,6 @@
 #version 450
 // Pass 1: each workgroup scores one block of 1024 rows against QUERIES queries and writes each
-// query's best `keep` rows of the block, sorted (select.glsl), to its list in `lists`.
+// query's best `keep` rows of the block, best first (select.glsl), to its list in `lists`.
 // The block is stored column-major in vec4s (block[c * 1024 + r] holds dims 4c..4c+3 of row r), so
 // neighbouring threads read neighbouring addresses.
 #extension GL_GOOGLE_include_directive : require
@@ -54,7 +54,7 @@ void main() {
       s_score[slot] = ok ? acc[j][i] : uintBitsToFloat(0xff800000u);
       s_row[slot] = ok ? row : NO_ROW;
     }
-    sort_slots();
+    select_best(p.keep);
     const uint out_base = (q * p.lists_per_query + segment_block) * p.keep;
     for (uint e = t; e < p.keep; e += GROUP) lists[out_base + e] = uvec2(floatBitsToUint(s_score[e]), s_row[e]);
     barrier();
