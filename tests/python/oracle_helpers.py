@@ -15,6 +15,8 @@ across the k-th place. ``assert_matches_oracle`` tolerates exactly that and noth
 from __future__ import annotations
 
 import functools
+import threading
+from typing import Callable
 
 import numpy as np
 
@@ -204,3 +206,23 @@ def gaussian_mixture(n: int, dims: int, centres: int, spread: float, seed: int) 
     scale = spread * rng.uniform(0.7, 1.3, size=centres)
     x = c[labels] + scale[labels, None] * rng.standard_normal((n, dims)) / np.sqrt(dims)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def run_in_threads(worker: Callable[[int], None], count: int) -> None:
+    """Runs ``worker(i)`` for i in range(count), each in its own thread, and re-raises the first error
+    one of them hit (a failed assert in a thread would otherwise only be printed)."""
+    errors: list[BaseException] = []
+
+    def guarded(i: int) -> None:
+        try:
+            worker(i)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]

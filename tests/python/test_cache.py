@@ -11,7 +11,7 @@ import pytest
 
 from nndex import CacheInfo, NNdex, _nndex
 from nndex._cache import INDEX_CACHE, QUERY_CACHE_MAX_ROWS
-from oracle_helpers import make_data, make_queries
+from oracle_helpers import make_data, make_queries, run_in_threads
 
 DATA = make_data(600, 16)
 QUERIES = make_queries(5, 16, salt=3)
@@ -199,27 +199,18 @@ def test_concurrent_searches_share_the_cache():
     plain = NNdex(DATA, enable_cache=False, approx=True, nlist=8, nprobe=3)
     queries = make_queries(12, 16, salt=8)
     expected = [plain.search(q, k=5) for q in queries] + [plain.search(queries[:3], k=5)]
-    errors = []
     barrier = threading.Barrier(6)
 
     def worker(seed):
         rng = np.random.default_rng(seed)
         barrier.wait()
-        try:
-            for _ in range(150):
-                i = int(rng.integers(0, len(expected)))
-                got = index.search(queries[:3] if i == len(queries) else queries[i], k=5)
-                _identical(got, expected[i])
-                got[0][:] = -1  # scribbling on results must not reach other threads
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        for _ in range(150):
+            i = int(rng.integers(0, len(expected)))
+            got = index.search(queries[:3] if i == len(queries) else queries[i], k=5)
+            _identical(got, expected[i])
+            got[0][:] = -1  # scribbling on results must not reach other threads
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(worker, 6)
     info = index.cache_info()
     assert info.hits + info.misses == 6 * 150
     assert info.entries == len(expected)

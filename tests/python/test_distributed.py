@@ -15,6 +15,7 @@ ray = pytest.importorskip("ray")
 
 from nndex import NNdex  # noqa: E402
 from nndex.distributed import Coverage, PartialResult, ShardedIndex, ShardUnavailableError  # noqa: E402
+from oracle_helpers import run_in_threads  # noqa: E402
 
 ROWS, DIMS = 3000, 17
 
@@ -213,23 +214,14 @@ def test_dataframe_results_and_threads(sharded, data, queries):
     with pytest.raises(ValueError, match="does not combine with dataframe"):
         sharded.search(queries[0], 3, dataframe=frame, partial=True)
     want = NNdex(data, enable_cache=False).search(queries, 10)
-    errors: list[BaseException] = []
 
     def worker(seed: int) -> None:
-        try:
-            for i in range(10):
-                j = (seed * 7 + i) % len(queries)
-                got = sharded.search(queries[j], 10)
-                np.testing.assert_array_equal(got[0], want[0][j])
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for i in range(10):
+            j = (seed * 7 + i) % len(queries)
+            got = sharded.search(queries[j], 10)
+            np.testing.assert_array_equal(got[0], want[0][j])
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    run_in_threads(worker, 4)
 
 
 def test_killed_shard_restarts_and_answers_exactly(data, queries):

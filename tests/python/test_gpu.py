@@ -8,7 +8,6 @@ import os
 import pickle
 import subprocess
 import sys
-import threading
 import warnings
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 
 import nndex
 from nndex import NNdex
-from oracle_helpers import assert_matches_oracle, make_data, make_queries
+from oracle_helpers import assert_matches_oracle, make_data, make_queries, run_in_threads
 
 _devices = nndex.gpu_devices()
 _expect = os.environ.get("NNDEX_EXPECT_GPU") == "1"
@@ -117,23 +116,14 @@ def test_searches_from_many_threads_at_once():
     queries = make_queries(16, 40, salt=7)
     gpu = _gpu(data, enable_cache=False)
     want = [gpu.search(q, k=10) for q in queries]
-    errors: list[BaseException] = []
 
     def worker(offset: int) -> None:
-        try:
-            for i in range(32):
-                j = (i + offset) % 16
-                got = gpu.search(queries[j], k=10)
-                np.testing.assert_array_equal(got[0], want[j][0])
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            errors.append(exc)
+        for i in range(32):
+            j = (i + offset) % 16
+            got = gpu.search(queries[j], k=10)
+            np.testing.assert_array_equal(got[0], want[j][0])
 
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    run_in_threads(worker, 4)
 
 
 @needs_device
