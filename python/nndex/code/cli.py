@@ -100,11 +100,16 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     previous = previous_settings(directory)
     if previous and not (args.model or args.api_url or os.environ.get(ENV_API_URL)):
         # no model named: keep the one the index was built with, so only changes are embedded
-        provider = provider_for_index(previous["provider"])
+        identity = dict(previous["provider"])
+        for key in ("query_prompt", "document_prompt"):
+            if getattr(args, key) is not None:
+                identity[key] = getattr(args, key)
+        provider = provider_for_index(identity)
         if args.batch_size:
             provider.batch_size = args.batch_size
     else:
-        provider = make_provider(args.model, args.api_url, batch_size=args.batch_size)
+        provider = make_provider(args.model, args.api_url, batch_size=args.batch_size,
+                                 query_prompt=args.query_prompt, document_prompt=args.document_prompt)
     max_chars = args.max_chars
     if max_chars is None and previous and previous.get("chunker", {}).get("version") == CHUNKER_VERSION:
         max_chars = previous["chunker"].get("max_chars")
@@ -212,6 +217,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
         "model": meta.get("model"),
         "provider": provider.get("kind"),
         "api_url": provider.get("url"),
+        "query_prompt": provider.get("query_prompt", ""),
+        "document_prompt": provider.get("document_prompt", ""),
         "files": len(stored.files),
         "built_at": meta.get("built_at"),
         "build_seconds": meta.get("build_seconds"),
@@ -227,6 +234,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     model = f"{info['model']} ({info['provider']}"
     model += f", {info['api_url']})" if info["api_url"] else ")"
     print(f"model:      {model}")
+    for what in ("query", "document"):
+        if info[f"{what}_prompt"]:
+            print(f"{what} prompt: {info[f'{what}_prompt']!r}")
     print(f"files:      {info['files']}")
     print(f"built:      {info['built_at']}{_ago(info['built_at'] or '')} in {info['build_seconds']} s")
     return 0
@@ -271,6 +281,11 @@ def add_commands(sub: Any) -> None:
     )
     p.add_argument("--api-url", metavar="URL", help="OpenAI-compatible server: POST URL/v1/embeddings")
     p.add_argument("--batch-size", type=_positive_int, metavar="N", help="texts per embedding call")
+    p.add_argument("--query-prompt", metavar="TEXT",
+                   help="text put before each query, for models trained with one (E5: 'query: '); default: "
+                   "the index's, else the one the local model declares, else none")
+    p.add_argument("--document-prompt", metavar="TEXT",
+                   help="text put before each chunk (E5: 'passage: '); changing it re-embeds everything")
     p.add_argument("--max-chars", type=_positive_int, metavar="N", help="largest chunk in characters (default: the index's setting, else 1500)")
     p.add_argument("--full", action="store_true", help="re-embed every file, not just the changed ones")
     p.add_argument("--json", action="store_true", help="print the statistics as JSON")

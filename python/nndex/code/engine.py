@@ -67,6 +67,8 @@ def _reusable(old: store.StoredIndex | None, provider: EmbeddingProvider, opts: 
     want = provider.identity()
     if ident.get("kind") != want["kind"] or ident.get("model") != want["model"]:
         return False, f"the model changed ({ident.get('kind')}:{ident.get('model')} -> {want['kind']}:{want['model']})"
+    if ident.get("document_prompt", "") != want.get("document_prompt", ""):
+        return False, "the document prompt changed"
     if old.meta.get("chunker") != _chunker_config(opts):
         return False, "the chunking settings changed"
     return True, ""
@@ -186,7 +188,9 @@ def build(
     if not chunks_out:
         raise CodeSearchError(f"no text to index under {root_path}: all {len(files_out)} files are empty")
 
-    if reuse and not texts and old is not None and old.files == files_out and old.meta.get("lexical") == store.LEXICAL_FILE:
+    same_query_prompt = old is not None and old.meta.get("provider", {}).get("query_prompt", "") == provider.query_prompt
+    if (reuse and not texts and old is not None and old.files == files_out and same_query_prompt
+            and old.meta.get("lexical") == store.LEXICAL_FILE):
         stats.up_to_date = True
         stats.dims = old.dims
         stats.seconds = time.perf_counter() - t0

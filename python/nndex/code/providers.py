@@ -60,8 +60,12 @@ class EmbeddingProvider:
     kind = "abstract"
     batch_size = 32
 
-    def __init__(self) -> None:
+    def __init__(self, *, query_prompt: str = "", document_prompt: str = "") -> None:
         self.dims: int | None = None
+        # Text put before every query / document: models such as E5, BGE, Nomic or CodeRankEmbed were
+        # trained with such instructions ("query: ", "search_document: ") and retrieve worse without them.
+        self.query_prompt = _checked_prompt(query_prompt, "query prompt")
+        self.document_prompt = _checked_prompt(document_prompt, "document prompt")
 
     @property
     def model(self) -> str:
@@ -69,7 +73,16 @@ class EmbeddingProvider:
 
     def identity(self) -> dict[str, Any]:
         """What must match for stored vectors to be reused (and what search needs to embed queries)."""
-        return {"kind": self.kind, "model": self.model}
+        return {"kind": self.kind, "model": self.model, **self._prompt_identity()}
+
+    def _prompt_identity(self) -> dict[str, str]:
+        """The prompts, only when set: an index built without them keeps its identity."""
+        out = {}
+        if self.query_prompt:
+            out["query_prompt"] = self.query_prompt
+        if self.document_prompt:
+            out["document_prompt"] = self.document_prompt
+        return out
 
     def load(self) -> None:
         """Loads the model (or checks nothing: remote providers need no loading)."""
@@ -78,7 +91,7 @@ class EmbeddingProvider:
         raise NotImplementedError
 
     def embed_documents(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        texts = list(texts)
+        texts = [self.document_prompt + t for t in texts] if self.document_prompt else list(texts)
         if not texts:
             return np.zeros((0, self.dims or 0), dtype=np.float32)
         self.load()
@@ -92,7 +105,7 @@ class EmbeddingProvider:
 
     def embed_query(self, text: str) -> np.ndarray:
         self.load()
-        return self._checked(self._embed([text]), 1)[0]
+        return self._checked(self._embed([self.query_prompt + text]), 1)[0]
 
     def _checked(self, vectors: Any, n: int) -> np.ndarray:
         out = l2_normalize(vectors)
@@ -108,6 +121,34 @@ class EmbeddingProvider:
 # ------------------------------------------------------------------------------------------------
 # Local: sentence-transformers
 # ------------------------------------------------------------------------------------------------
+
+
+def _checked_prompt(prompt: Any, what: str) -> str:
+    if prompt is None:
+        return ""
+    if not isinstance(prompt, str):
+        raise CodeSearchError(f"the {what} must be a string, got {type(prompt).__name__}")
+    if len(prompt) > 1000:
+        raise CodeSearchError(f"the {what} is {len(prompt)} characters long; at most 1000 are allowed")
+    return prompt
+
+
+# The names sentence-transformers models give their prompts ("prompts" in config_sentence_transformers.json).
+_QUERY_PROMPT_NAMES = ("query", "search_query")
+_DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus", "search_document")
+
+
+def model_prompts(source: str) -> tuple[str, str]:
+    """(query prompt, document prompt) that a local sentence-transformers model folder declares, else ""."""
+    try:
+        config = json.loads((Path(source) / "config_sentence_transformers.json").read_text(encoding="utf-8"))
+        prompts = config.get("prompts") or {}
+    except (OSError, ValueError, AttributeError):
+        return "", ""
+    if not isinstance(prompts, dict):
+        return "", ""
+    pick = lambda names: next((p for n in names if isinstance(p := prompts.get(n), str) and p), "")  # noqa: E731
+    return pick(_QUERY_PROMPT_NAMES), pick(_DOCUMENT_PROMPT_NAMES)
 
 
 def _quiet_hf_environment() -> None:
@@ -152,9 +193,13 @@ class LocalProvider(EmbeddingProvider):
     kind = "local"
     batch_size = 256  # texts per encode() call: sentence-transformers sorts each call by length
 
-    def __init__(self, model: str | None = None, *, device: str = "cpu", fast_query: bool | None = None) -> None:
-        super().__init__()
+    def __init__(self, model: str | None = None, *, device: str = "cpu", fast_query: bool | None = None,
+                 query_prompt: str | None = None, document_prompt: str | None = None) -> None:
         self._name, self._source = resolve_local_model(model)
+        # A prompt not given is the one the model folder declares (none for the default model).
+        declared = model_prompts(self._source)
+        super().__init__(query_prompt=declared[0] if query_prompt is None else query_prompt,
+                         document_prompt=declared[1] if document_prompt is None else document_prompt)
         self._device = device
         self._model: Any = None
         self._fast: Any = None
@@ -215,7 +260,7 @@ class LocalProvider(EmbeddingProvider):
                 self._fast = load_encoder(self._source) or False
                 self.load_seconds += time.perf_counter() - t0
             if self._fast:
-                return self._checked(self._fast.encode([text]), 1)[0]
+                return self._checked(self._fast.encode([self.query_prompt + text]), 1)[0]
         return super().embed_query(text)
 
 
@@ -267,8 +312,10 @@ class HttpProvider(EmbeddingProvider):
         timeout: float = 60.0,
         batch_size: int = 64,
         retries: int = 2,
+        query_prompt: str = "",
+        document_prompt: str = "",
     ) -> None:
-        super().__init__()
+        super().__init__(query_prompt=query_prompt, document_prompt=document_prompt)
         self.url = url.strip().rstrip("/")
         self.endpoint = embeddings_endpoint(self.url)
         self._model_name = model or ""
@@ -286,7 +333,7 @@ class HttpProvider(EmbeddingProvider):
         return self._model_name or "default"
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": self.kind, "model": self.model, "url": self.url}
+        return {"kind": self.kind, "model": self.model, "url": self.url, **self._prompt_identity()}
 
     def _request(self, texts: list[str]) -> bytes:
         body: dict[str, Any] = {"input": texts}
@@ -402,11 +449,14 @@ def make_provider(
     *,
     batch_size: int | None = None,
     timeout: float | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> EmbeddingProvider:
-    """An HTTP provider when a URL is given (or NNDEX_EMBED_API_URL is set), else the local model."""
+    """An HTTP provider when a URL is given (or NNDEX_EMBED_API_URL is set), else the local model.
+    A prompt left None is none for a server and the model's own (if it declares one) for a local model."""
     api_url = api_url or os.environ.get(ENV_API_URL) or None
     if api_url:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"query_prompt": query_prompt or "", "document_prompt": document_prompt or ""}
         if batch_size:
             kwargs["batch_size"] = batch_size
         if timeout:
@@ -414,7 +464,7 @@ def make_provider(
         return HttpProvider(
             api_url, model or os.environ.get(ENV_MODEL) or None, api_key or os.environ.get(ENV_API_KEY) or None, **kwargs
         )
-    provider = LocalProvider(model)
+    provider = LocalProvider(model, query_prompt=query_prompt, document_prompt=document_prompt)
     if batch_size:
         provider.batch_size = batch_size
     return provider
@@ -424,16 +474,18 @@ def provider_for_index(identity: dict[str, Any], api_url: str | None = None) -> 
     """The provider that embeds queries for an index built with ``identity``."""
     kind = identity.get("kind")
     model = identity.get("model") or None
+    # the prompts the index was built with (none recorded: none used), not the model's current ones
+    prompts = {"query_prompt": identity.get("query_prompt", ""), "document_prompt": identity.get("document_prompt", "")}
     if kind == "http":
         url = api_url or os.environ.get(ENV_API_URL) or identity.get("url")
         if not url:
             raise CodeSearchError("the index was built with an embedding server; give its URL with --api-url")
-        return HttpProvider(url, None if model == "default" else model, os.environ.get(ENV_API_KEY) or None)
+        return HttpProvider(url, None if model == "default" else model, os.environ.get(ENV_API_KEY) or None, **prompts)
     if kind == "local":
         if api_url:
             raise CodeSearchError(
                 f"the index was built with the local model {model!r}; --api-url applies to indexes built with a server"
             )
-        return LocalProvider(model)
+        return LocalProvider(model, **prompts)
     raise CodeSearchError(f"the index names an unknown embedding provider {kind!r}; re-run 'nndex code embed'")
 

@@ -56,8 +56,8 @@ class FakeProvider(EmbeddingProvider):
     kind = "fake"
     batch_size = 16
 
-    def __init__(self, model: str = "fake-hash", dims: int = FAKE_DIMS) -> None:
-        super().__init__()
+    def __init__(self, model: str = "fake-hash", dims: int = FAKE_DIMS, **prompts: str) -> None:
+        super().__init__(**prompts)
         self._model_name = model
         self._dims = dims
         self.calls = 0

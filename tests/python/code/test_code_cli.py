@@ -154,3 +154,26 @@ def test_a_plain_reembed_keeps_the_index_model_and_chunk_size(run_cli, code_tree
     assert (stats["files_embedded"], stats["full_rebuild"], stats["model"]) == (1, False, "fake-model")
     assert embed_server.inputs == stats["chunks_embedded"] == 1
     assert json.loads(run_cli("info", code_tree, "--json").stdout)["chunker"]["max_chars"] == 600
+
+
+def test_prompts_are_given_once_and_kept_by_later_runs(run_cli, code_tree, embed_server):
+    proc = run_cli("embed", code_tree, "--api-url", embed_server.url, "--query-prompt", "query: ",
+                   "--document-prompt", "passage: ", "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert all(t.startswith("passage: ") for r in embed_server.requests for t in r["body"]["input"])
+    info = json.loads(run_cli("info", code_tree, "--json").stdout)
+    assert (info["query_prompt"], info["document_prompt"]) == ("query: ", "passage: ")
+    assert "query prompt: 'query: '" in run_cli("info", code_tree).stdout
+    embed_server.reset()
+    proc = run_cli("search", "discount", "code", "-d", code_tree, "-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert embed_server.requests[0]["body"]["input"] == ["query: discount code"]
+    embed_server.reset()
+    proc = run_cli("embed", code_tree, "--query-prompt", "q: ", "--json")  # the vectors stay valid
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["chunks_embedded"] == 0 and embed_server.inputs == 0
+    proc = run_cli("embed", code_tree, "--document-prompt", "", "--json")  # the documents change
+    stats = json.loads(proc.stdout)
+    assert stats["full_rebuild"] and stats["chunks_embedded"] == stats["chunks"]
+    info = json.loads(run_cli("info", code_tree, "--json").stdout)
+    assert (info["query_prompt"], info["document_prompt"]) == ("q: ", "")

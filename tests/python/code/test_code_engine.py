@@ -110,6 +110,37 @@ def test_a_different_model_or_chunker_rebuilds_everything(code_tree):
     assert stats.files_embedded == 12
 
 
+def test_prompts_are_embedded_recorded_and_used_by_search(code_tree):
+    built = FakeProvider(query_prompt="query: ", document_prompt="passage: ")
+    build(code_tree, built)
+    assert built.texts and all(t.startswith("passage: ") for t in built.texts)
+    identity = store.load(code_tree).meta["provider"]
+    assert identity == {"kind": "fake", "model": "fake-hash", "query_prompt": "query: ", "document_prompt": "passage: "}
+    # search embeds the question with the query prompt: the same vector as the prompt typed by hand
+    asker = FakeProvider(query_prompt="query: ")
+    plain = FakeProvider()
+    assert [h.file for h in Searcher(code_tree, asker).search("rate limit", k=3)] == \
+        [h.file for h in Searcher(code_tree, plain).search("query: rate limit", k=3)]
+    assert asker.texts == ["query: rate limit"]
+
+
+def test_a_prompt_change_reembeds_only_when_the_documents_change(code_tree):
+    build(code_tree, FakeProvider(document_prompt="passage: "))
+    new_query = FakeProvider(query_prompt="query: ", document_prompt="passage: ")
+    stats = build(code_tree, new_query)  # the vectors still hold: only the recorded query prompt changes
+    assert new_query.calls == 0 and not stats.full_rebuild and not stats.up_to_date
+    assert store.load(code_tree).meta["provider"]["query_prompt"] == "query: "
+    again = FakeProvider(query_prompt="query: ", document_prompt="passage: ")
+    assert build(code_tree, again).up_to_date and again.calls == 0
+    new_docs = FakeProvider(query_prompt="query: ", document_prompt="doc: ")
+    stats = build(code_tree, new_docs)
+    assert stats.full_rebuild and stats.rebuild_reason == "the document prompt changed" and stats.files_embedded == 12
+    none = FakeProvider()
+    stats = build(code_tree, none)
+    assert stats.full_rebuild and none.texts and not none.texts[0].startswith("doc: ")
+    assert "document_prompt" not in store.load(code_tree).meta["provider"]
+
+
 def test_damaged_index_is_rebuilt_by_embed_and_reported_by_search(code_tree):
     build(code_tree, FakeProvider())
     np.save(code_tree / ".nndex" / "vectors.npy", np.zeros((2, 3), dtype=np.float32))

