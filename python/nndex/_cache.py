@@ -21,7 +21,6 @@ import os
 import threading
 import weakref
 from collections import OrderedDict, deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Hashable, Optional
 
@@ -151,6 +150,9 @@ def content_digest(arr: np.ndarray) -> Optional[bytes]:
 
     def leaf(chunk: memoryview) -> bytes:
         return hashlib.blake2b(chunk, digest_size=32).digest()
+
+    # imported here: concurrent.futures (and the logging it loads) is ~20 ms of `import nndex`
+    from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="nndex-hash") as pool:
         digests = list(pool.map(leaf, leaves))

@@ -208,6 +208,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from nndex.code.store import index_dir
 
     stored = open_index(args.directory)
+    stored.load_nndex(verify=True)  # every file read and checked, so a damaged index is named here
+    stored.load_vectors(mmap=True)
+    stored.load_lexical()
     meta = stored.meta
     provider = meta.get("provider", {})
     info = {

@@ -35,6 +35,12 @@ def top_rows(scores: np.ndarray, depth: int) -> np.ndarray:
     return positive[np.lexsort((positive, -scores[positive]))]
 
 
+def _sorted_union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # np.union1d would do, but its first call imports numpy.ma: ~20 ms of every CLI search
+    rows = np.sort(np.concatenate((a, b)))
+    return rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if rows.size else rows
+
+
 def fuse(dense_rows: np.ndarray, lexical_scores: Optional[np.ndarray], depth: int, *, c: float = RRF_C,
          lexical_weight: float = LEXICAL_WEIGHT) -> Fused:
     """``dense_rows``: the dense search's rows, best first; ``lexical_scores``: BM25 of every row (None:
@@ -43,7 +49,7 @@ def fuse(dense_rows: np.ndarray, lexical_scores: Optional[np.ndarray], depth: in
     if lexical_scores is None:
         return Fused(dense_rows, 1.0 / (c + np.arange(1, dense_rows.size + 1)))
     lexical_rows = top_rows(lexical_scores, depth)
-    rows = np.union1d(dense_rows, lexical_rows)
+    rows = _sorted_union(dense_rows, lexical_rows)
     score = np.zeros(rows.size)
     score[np.searchsorted(rows, dense_rows)] += 1.0 / (c + np.arange(1, dense_rows.size + 1))
     score[np.searchsorted(rows, lexical_rows)] += lexical_weight / (c + np.arange(1, lexical_rows.size + 1))

@@ -11,8 +11,6 @@ import json
 import os
 import socket
 import time
-import urllib.error
-import urllib.request
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -333,9 +331,13 @@ class HttpProvider(EmbeddingProvider):
         return self._model_name or "default"
 
     def identity(self) -> dict[str, Any]:
-        return {"kind": self.kind, "model": self.model, "url": self.url, **self._prompt_identity()}
+        return {**super().identity(), "url": self.url}
 
     def _request(self, texts: list[str]) -> bytes:
+        # imported here: urllib.request (with http.client and email) costs a search ~30 ms of start-up
+        import urllib.error
+        import urllib.request
+
         body: dict[str, Any] = {"input": texts}
         if self._model_name:
             body["model"] = self._model_name
@@ -417,7 +419,7 @@ class HttpProvider(EmbeddingProvider):
         return arr
 
 
-def _error_detail(exc: urllib.error.HTTPError) -> str:
+def _error_detail(exc: Any) -> str:
     try:
         body = exc.read(2000).decode("utf-8", "replace")
     except Exception:

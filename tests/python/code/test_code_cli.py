@@ -177,3 +177,19 @@ def test_prompts_are_given_once_and_kept_by_later_runs(run_cli, code_tree, embed
     assert stats["full_rebuild"] and stats["chunks_embedded"] == stats["chunks"]
     info = json.loads(run_cli("info", code_tree, "--json").stdout)
     assert (info["query_prompt"], info["document_prompt"]) == ("q: ", "")
+
+
+def test_info_verifies_the_checksums_that_search_skips(run_cli, code_tree, embed_server):
+    assert run_cli("embed", code_tree, "--api-url", embed_server.url).returncode == 0
+    proc = run_cli("info", code_tree)
+    assert proc.returncode == 0, proc.stderr
+    index_file = code_tree / ".nndex" / "index.nndex"
+    data = bytearray(index_file.read_bytes())
+    data[len(data) // 2] ^= 0x40  # one bit of the stored matrix, the bulk of the file
+    index_file.write_bytes(bytes(data))
+    proc = run_cli("info", code_tree)
+    assert proc.returncode == 1
+    assert re.search(r"damaged \(index\.nndex: .*checksum", one_error_line(proc)), proc.stderr
+    index_file.write_bytes(bytes(data[: len(data) // 2]))  # a cut file fails the structure check, always made
+    proc = run_cli("search", "cart", "-d", code_tree)
+    assert proc.returncode == 1 and "damaged (index.nndex" in one_error_line(proc)

@@ -41,6 +41,29 @@ def test_rrf_prefers_agreement_and_keeps_one_sided_rows():
     assert top_rows(np.array([0.0, 2.0, 2.0, 5.0, -1.0]), 3).tolist() == [3, 1, 2]  # positive only, ties by row
 
 
+def test_a_search_process_loads_no_module_only_other_commands_need(code_tree):
+    """Start-up is most of a CLI search: urllib (HTTP embedding), concurrent.futures (hashing large
+    caches) and numpy.ma (which np.union1d imports) cost it ~70 ms together."""
+    import subprocess
+    import sys
+
+    build(code_tree, FakeProvider())
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from nndex.code import store\n"
+        "from nndex.code.engine import Searcher\n"
+        "dims = store.load(sys.argv[1]).dims\n"
+        "class Provider:\n"
+        "    def embed_query(self, text):\n"
+        "        return np.full(dims, dims ** -0.5, np.float32)\n"
+        "assert Searcher(sys.argv[1], Provider()).search('remove an item from the cart', k=3)\n"
+        "print(sorted(m for m in ('urllib.request', 'concurrent.futures', 'numpy.ma', 'http.client') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(code_tree)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def test_hybrid_finds_the_words_dense_misses_and_modes_are_checked(code_tree):
     build(code_tree, FakeProvider())
     meta = json.loads((code_tree / ".nndex" / "chunks.json").read_text())
