@@ -98,13 +98,18 @@ class LexicalIndex:
 
     @classmethod
     def load(cls, path: Path) -> LexicalIndex:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:  # (np.load(path) leaks the file
-            names = z["vocab"].tobytes().decode("utf-8").split("\n")  # when the archive is damaged)
-            data, indices, indptr, rows = z["data"], z["indices"], z["indptr"], int(z["rows"][0])
-        if indptr.shape != (len(names) + 1,) or data.shape != indices.shape or indptr[-1] != data.size:
+        """The index saved at ``path``, its postings memory-mapped (archive.py): a search reads those
+        of its words only, and checks their chunk numbers then (``scores``)."""
+        from nndex.code.archive import open_arrays
+
+        z = open_arrays(path)
+        names = z["vocab"].tobytes().decode("utf-8").split("\n")
+        data, indices, indptr, rows = z["data"], z["indices"], z["indptr"], int(z["rows"][0])
+        if (indptr.shape != (len(names) + 1,) or data.shape != indices.shape or indptr[0] != 0
+                or indptr[-1] != data.size or np.any(np.diff(indptr) < 0)):
             raise ValueError("its arrays do not fit together")
-        if indices.size and (indices.min() < 0 or indices.max() >= rows):
-            raise ValueError("a chunk number is out of range")
+        if data.dtype != np.float32 or indices.dtype != np.int32 or indptr.dtype != np.int64:
+            raise ValueError("its arrays have the wrong types")
         return cls({w: i for i, w in enumerate(names) if w}, data, indices, indptr, rows)
 
     @property
@@ -119,5 +124,9 @@ class LexicalIndex:
         out = np.zeros(self._rows, np.float32)
         for w in ids:  # a word asked twice counts twice, as in BM25's sum over query terms
             lo, hi = self._indptr[w], self._indptr[w + 1]
-            out[self._indices[lo:hi]] += self._data[lo:hi]  # a word's chunks are distinct
+            chunks = self._indices[lo:hi]
+            if chunks.size and (chunks.min() < 0 or chunks.max() >= self._rows):
+                raise CodeSearchError("the lexical index is damaged (a word's postings name a chunk out of "
+                                      "range); re-run 'nndex code embed'")
+            out[chunks] += self._data[lo:hi]  # a word's chunks are distinct
         return out

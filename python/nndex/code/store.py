@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from nndex.code.archive import open_arrays
 from nndex.code.discovery import INDEX_DIR_NAME
 from nndex.code.errors import CodeSearchError
 
@@ -125,8 +126,7 @@ class StoredIndex:
         if self._table is None:
             path = self.directory / CHUNKS_FILE
             try:
-                with open(path, "rb") as f, np.load(f, allow_pickle=False) as z:
-                    self._table = ChunkTable({k: z[k] for k in z.files})
+                self._table = ChunkTable(open_arrays(path))  # mapped: a search reads the rows it shows
             except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
                 raise CodeSearchError(f"the index at {self.directory} is damaged ({CHUNKS_FILE}: {exc}); "
                                       "re-run 'nndex code embed'") from None

@@ -112,6 +112,19 @@ def test_damaged_lexical_index_is_reported(code_tree, damage):
         Searcher(code_tree, FakeProvider())
 
 
+def test_postings_out_of_range_are_reported_by_the_search_that_reads_them(code_tree):
+    """The postings are mapped, not read when the index opens: a search checks those it reads."""
+    build(code_tree, FakeProvider())
+    path = code_tree / ".nndex" / store.LEXICAL_FILE
+    arrays = dict(np.load(path))
+    arrays["indices"] = arrays["indices"].copy()
+    arrays["indices"][:] = store.load(code_tree).meta["num_chunks"] + 5
+    np.savez(path, **arrays)
+    searcher = Searcher(code_tree, FakeProvider())
+    with pytest.raises(CodeSearchError, match="lexical index is damaged .*re-run 'nndex code embed'"):
+        searcher.search("value added tax rate per country")
+
+
 def test_scores_equal_bm25s_and_survive_a_round_trip(tmp_path):
     bm25s = pytest.importorskip("bm25s")
     texts = ["parse the header of a request", "", "write rows to disk", "parse rows, parse headers twice"]
