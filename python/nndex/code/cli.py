@@ -208,7 +208,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from nndex.code.store import index_dir
 
     stored = open_index(args.directory)
-    stored.load_nndex(verify=True)  # every file read and checked, so a damaged index is named here
+    # the index file's checksums (which search skips) and the other files' structure: damage is named here
+    stored.load_nndex(verify=True)
     stored.load_vectors(mmap=True)
     stored.load_lexical()
     meta = stored.meta
