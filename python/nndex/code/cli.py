@@ -128,7 +128,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
         return 0
     changes = f"{stats.files_embedded} embedded, {stats.files_unchanged} unchanged, {stats.files_removed} removed"
     print(f"files:  {stats.files} ({changes})")
-    print(f"chunks: {stats.chunks} ({stats.chunks_embedded} embedded, {stats.dims} dims, model {stats.model})")
+    products = ", bfloat16 products" if stats.chunks_embedded and getattr(provider, "bf16", False) else ""
+    print(f"chunks: {stats.chunks} ({stats.chunks_embedded} embedded, {stats.dims} dims, model {stats.model}{products})")
     if stats.chunks_embedded:
         print(
             f"speed:  {stats.chunks_per_second:.1f} chunks/s (embedding {stats.embed_seconds:.2f} s, "

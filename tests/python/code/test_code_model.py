@@ -149,3 +149,27 @@ def test_fast_query_encoder_reads_unaligned_and_half_precision_weights(tmp_path,
         q = fast.embed_query("how are discounts applied")
         assert fast._model is None
         assert float(q @ expected) > (0.999 if half else 0.9999)
+
+
+def test_bfloat16_document_embedding_stays_within_float32s_and_is_chosen_by_the_environment(monkeypatch):
+    """NNDEX_CODE_BF16=1 forces bfloat16 products (slow on a CPU without them, still correct), 0 keeps
+    float32, unset lets torch's probe of the CPU decide; anything else is an error naming it."""
+    import torch
+
+    texts = ["how are discounts applied", "def parse_line(line: str) -> Record:\n    return Record(line.split(','))",
+             "word " * 400]
+    vectors = {}
+    for value in ("0", "1"):
+        monkeypatch.setenv("NNDEX_CODE_BF16", value)
+        p = LocalProvider(fast_query=False)
+        vectors[value] = p.embed_documents(texts)
+        assert p.bf16 == (value == "1")
+    assert np.all((vectors["0"] * vectors["1"]).sum(axis=1) > 0.999)
+    assert not np.array_equal(vectors["0"], vectors["1"])  # the bfloat16 products did run
+    monkeypatch.delenv("NNDEX_CODE_BF16")
+    auto = LocalProvider(fast_query=False)
+    auto.load()
+    assert auto.bf16 == bool(torch.cpu._is_avx512_bf16_supported())
+    monkeypatch.setenv("NNDEX_CODE_BF16", "yes")
+    with pytest.raises(CodeSearchError, match="NNDEX_CODE_BF16 must be 0, 1 or auto, got 'yes'"):
+        LocalProvider()
