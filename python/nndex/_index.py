@@ -1,5 +1,5 @@
-"""The NNdex class: argument types, the storage name and array conversion in Python; value checks,
-the search and the query-result cache in nndex._nndex (one layer of validation: the native one)."""
+"""The NNdex class: its construction, search, mutation and persistence over nndex._nndex. Argument
+types and array conversion are checked in nndex._arguments; values once, by the native side."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from nndex import _nndex
+from nndex._arguments import (
+    DEFAULT_SEED,
+    as_approx,
+    as_k,
+    as_matrix,
+    as_oversampling,
+    as_storage,
+    non_negative_int,
+    positive_int,
+)
 from nndex._cache import (
     INDEX_CACHE,
     QUERY_CACHE_BYTES,
@@ -18,99 +28,10 @@ from nndex._cache import (
     SharedIndex,
     content_digest,
 )
-from nndex._convert import check_frame, foreign_matrix, result_frames
+from nndex._convert import check_frame, result_frames
 from nndex._gpu import check_backend, gpu_info, warn_about_placement
 from nndex._ids import as_filter, as_ids
-
-STORAGES = ("f32", "bf16", "int8")
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _as_matrix(obj: Any, what: str) -> np.ndarray:
-    """Returns a float32/float64 ndarray of ndim 1 or 2 without copying when the input already is one.
-
-    pandas/polars DataFrames and Series and pyarrow Tables/Arrays are converted by nndex._convert."""
-    if not isinstance(obj, np.ndarray):
-        converted = foreign_matrix(obj, what)
-        if converted is not None:
-            obj = converted
-        elif hasattr(obj, "to_numpy"):
-            obj = obj.to_numpy()
-    if isinstance(obj, np.ndarray):
-        arr = obj
-        if arr.dtype not in _FLOAT_DTYPES:
-            swapped = arr.dtype.newbyteorder("=") if arr.dtype.kind == "f" else None
-            if swapped is None or swapped not in _FLOAT_DTYPES:
-                raise ValueError(f"{what} must be float32 or float64, got dtype {arr.dtype}")
-            arr = arr.astype(swapped)  # the same floats stored in the other byte order
-    else:
-        try:
-            arr = np.asarray(obj, dtype=np.float32)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(
-                f"{what} must be a float32/float64 array or a (nested) list of numbers with equal row lengths: {exc}"
-            ) from None
-    if arr.ndim not in (1, 2):
-        raise ValueError(f"{what} must be 1-D or 2-D, got {arr.ndim}-D array of shape {arr.shape}")
-    if any(s < 0 or s % arr.itemsize for s in arr.strides):
-        arr = np.ascontiguousarray(arr)  # the native side reads any positive element stride in place
-    return arr
-
-
-_DEFAULT_SEED = 0x6E6E646578  # matches the C++ default
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
-def _non_negative_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if not 0 <= value < 2**64:
-        raise ValueError(f"{name} must be in [0, 2**64), got {value}")
-    return int(value)
-
-
-def _as_approx(value: Any) -> tuple[bool, str]:
-    """(approx, method) from ``approx``: a bool (True: the automatic choice) or a method name."""
-    if isinstance(value, str):
-        if value not in ("graph", "ivf"):
-            raise ValueError(f"approx must be True, False, 'graph' or 'ivf', got {value!r}")
-        return True, value
-    return bool(value), "auto"
-
-
-def _as_storage(value: Any) -> str:
-    """The one check of ``storage`` (the native side receives only these three names)."""
-    if not isinstance(value, str) or value not in STORAGES:
-        raise ValueError(f"storage must be one of {', '.join(map(repr, STORAGES))}, got {value!r}")
-    return str(value)
-
-
-def _as_oversampling(value: Any) -> float:
-    """None becomes 0.0 (the storage's default) for the native side, which checks the value itself
-    (at least 1: 0.5, NaN and negatives are refused there); here only what 0.0 cannot carry and what
-    is not a number. Every refusal is a ValueError, as issue 11 asks for this parameter."""
-    if value is None:
-        return 0.0
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"oversampling must be a number at least 1 (or None), got {value!r}")
-    result = float(value)
-    if result == 0.0:  # 0.0 means "the default" to the native side
-        raise ValueError(f"oversampling must be at least 1, got {value!r}")
-    return result
-
-
-def _as_k(k: Any) -> int:
-    """The type check only: the native search rejects k < 1 itself."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    return int(k)
+from nndex._mapped import drop_mapped_pages, file_position, is_mapped
 
 
 def _query_cache(native: Any, enable_cache: bool) -> Any:
@@ -222,14 +143,14 @@ class NNdex:
         """The constructor; ``borrow`` (from_file on a .npy) makes a compressed index re-score from
         ``data`` itself, kept alive by the index, instead of from a copy."""
         backend, device = check_backend(backend, gpu_device_index)
-        approx, method = _as_approx(approx)
+        approx, method = as_approx(approx)
         # Types are checked here; values by the native constructor (ranges, nlist <= rows, which
         # options need approx=True, nprobe with recall), except what its 0 = "choose" cannot carry.
-        nlist_value = 0 if nlist is None else _positive_int(nlist, "nlist")
-        nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
-        ef_value = 0 if ef is None else _positive_int(ef, "ef")
-        degree_value = 0 if graph_degree is None else _positive_int(graph_degree, "graph_degree")
-        efc_value = 0 if ef_construction is None else _positive_int(ef_construction, "ef_construction")
+        nlist_value = 0 if nlist is None else positive_int(nlist, "nlist")
+        nprobe_value = 0 if nprobe is None else positive_int(nprobe, "nprobe")
+        ef_value = 0 if ef is None else positive_int(ef, "ef")
+        degree_value = 0 if graph_degree is None else positive_int(graph_degree, "graph_degree")
+        efc_value = 0 if ef_construction is None else positive_int(ef_construction, "ef_construction")
         if recall is None:
             recall_value = 0.0
         else:
@@ -238,14 +159,14 @@ class NNdex:
             recall_value = float(recall)
             if recall_value == 0.0:  # 0.0 means "the default" to the native side
                 raise ValueError(f"recall must be in (0, 1], got {recall}")
-        seed_value = _DEFAULT_SEED if seed is None else _non_negative_int(seed, "seed")
-        threads_value = 0 if threads is None else _positive_int(threads, "threads")
-        storage_value = _as_storage(storage)
+        seed_value = DEFAULT_SEED if seed is None else non_negative_int(seed, "seed")
+        threads_value = 0 if threads is None else positive_int(threads, "threads")
+        storage_value = as_storage(storage)
         borrow = borrow and storage_value != "f32"
         enable_cache = bool(enable_cache)
         normalized = bool(normalized)
 
-        arr = _as_matrix(data, "data")
+        arr = as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
         id_values = None if ids is None else as_ids(ids)
@@ -320,13 +241,13 @@ class NNdex:
         borrow = (
             options.get("storage", "f32") != "f32"
             and os.path.splitext(name)[1].lower() == ".npy"
-            and _is_mapped(data)
+            and is_mapped(data)
         )
         if not borrow:
             return cls(data, **options)
         self = cls.__new__(cls)
-        self._build(data, **options, borrow=True, rows_file=_file_position(data))
-        _drop_mapped_pages(data)
+        self._build(data, **options, borrow=True, rows_file=file_position(data))
+        drop_mapped_pages(data)
         return self
 
     def search(
@@ -386,10 +307,10 @@ class NNdex:
                 return self._searcher.search(query, k, 0)
             except TypeError:
                 pass  # not float32 C-contiguous: converted below
-        k = _as_k(k)
-        nprobe_value = 0 if nprobe is None else _positive_int(nprobe, "nprobe")
-        oversampling_value = _as_oversampling(oversampling)
-        ef_value = 0 if ef is None else _positive_int(ef, "ef")
+        k = as_k(k)
+        nprobe_value = 0 if nprobe is None else positive_int(nprobe, "nprobe")
+        oversampling_value = as_oversampling(oversampling)
+        ef_value = 0 if ef is None else positive_int(ef, "ef")
         filter_ids, filter_mask = as_filter(filter)
         frame_kind = None if dataframe is None else check_frame(dataframe, self._index.rows, self._index.next_id)
         if (
@@ -400,7 +321,7 @@ class NNdex:
         ):
             q = query
         else:
-            q = _as_matrix(query, "query")
+            q = as_matrix(query, "query")
             if q.ndim == 1:
                 q = np.ascontiguousarray(q, dtype=np.float32)
         if q.ndim == 1:
@@ -423,7 +344,7 @@ class NNdex:
         index before or after the whole call, never part of it. Approximate indexes keep small additions
         in exact segments and build graph (or IVF) segments once they are large enough, calibrated
         like the first (see :attr:`segments`)."""
-        arr = _as_matrix(vectors, "vectors")
+        arr = as_matrix(vectors, "vectors")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
         id_values = None if ids is None else as_ids(ids)
@@ -531,7 +452,7 @@ class NNdex:
         file that is not a valid index raises ``ValueError``. ``backend`` and ``gpu_device_index`` are
         the constructor's: an exact float32 index is copied onto the GPU they choose.
         """
-        threads_value = 0 if threads is None else _positive_int(threads, "threads")
+        threads_value = 0 if threads is None else positive_int(threads, "threads")
         placement = check_backend(backend, gpu_device_index)
         native = _nndex.Index.load(os.fspath(path), bool(mmap), threads_value, bool(verify), *placement)
         warn_about_placement(native, placement[0])
@@ -652,57 +573,3 @@ class NNdex:
             f"NNdex(rows={self.rows}, dims={self.dims}, normalized={self.normalized}, approx={self.approx}{ivf}"
             f"{stored}, backend={self.backend!r}, threads={self.threads}, isa={self.isa!r})"
         )
-
-
-def _mmap_of(arr: Any) -> Any:
-    """The mmap.mmap object under ``arr`` (through np.memmap and views), or None."""
-    base = arr
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return base if base is not None and type(base).__name__ == "mmap" else None
-
-
-def _drop_mapped_pages(arr: Any) -> None:
-    """After a borrowing build, which read every row through the map: unmaps the pages from this
-    process (MADV_DONTNEED; the file's pages stay in the page cache, re-read on demand), so resident
-    memory is the codes again and grows only with the rows later searches re-score."""
-    import mmap
-
-    mapped = _mmap_of(arr)
-    advice = getattr(mmap, "MADV_DONTNEED", None)
-    if mapped is None or advice is None or not hasattr(mapped, "madvise"):
-        return
-    try:
-        mapped.madvise(advice)
-    except (OSError, ValueError):
-        pass  # only an optimisation
-
-
-def _file_position(arr: Any) -> tuple[str, int] | None:
-    """(file name, byte offset of row 0) of a C-order float32/float64 view of a np.memmap, so the
-    index can re-read its rows with positioned reads rather than through the map (where each page
-    fault maps 64 KiB of neighbours in too); None when the view is not one contiguous run."""
-    import mmap
-
-    if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.dtype.isnative):
-        return None
-    memmap = arr
-    while isinstance(memmap, np.ndarray) and not isinstance(memmap, np.memmap):
-        memmap = memmap.base
-    raw = _mmap_of(arr)
-    if not isinstance(memmap, np.memmap) or raw is None or not getattr(memmap, "filename", None):
-        return None
-    # The mmap object starts at the offset rounded down to the allocation granularity.
-    mapped_from = memmap.offset - memmap.offset % mmap.ALLOCATIONGRANULARITY
-    start = np.frombuffer(raw, dtype=np.uint8).ctypes.data
-    return os.fspath(memmap.filename), mapped_from + (arr.ctypes.data - start)
-
-
-def _is_mapped(arr: Any) -> bool:
-    """Whether ``arr`` views a memory map (np.memmap somewhere along its bases) rather than a copy."""
-    base = arr
-    while isinstance(base, np.ndarray):
-        if isinstance(base, np.memmap):
-            return True
-        base = base.base
-    return base is not None and type(base).__name__ == "mmap"

@@ -10,10 +10,16 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from nndex import NNdex
+from nndex._arguments import as_k, as_matrix
 from nndex._convert import check_frame, result_frames
 from nndex._ids import as_filter, as_ids
-from nndex._index import _as_k, _as_matrix
-from nndex.distributed._checks import check_new_ids, check_options, check_settings, connect, positive_float
+from nndex.distributed._checks import (
+    check_new_ids,
+    check_options,
+    check_settings,
+    connect,
+    positive_float,
+)
 from nndex.distributed._fanout import unavailable
 from nndex.distributed._merge import merge_top_k
 from nndex.distributed._results import Coverage, PartialResult
@@ -68,7 +74,7 @@ class ShardedIndex:
     ) -> None:
         check_options(options)
         check_settings(timeout, retries, restarts)
-        arr = _as_matrix(data, "data")
+        arr = as_matrix(data, "data")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
         if arr.shape[0] == 0 or arr.shape[1] == 0:
@@ -176,9 +182,9 @@ class ShardedIndex:
         ``.coverage`` (a :class:`Coverage`: the shards that answered and missed, and the live rows the
         answer covers), and holds min(k, rows of the shards that answered) results per query."""
         self._check_open()
-        k = _as_k(k)
+        k = as_k(k)
         wait = self._timeout if timeout is None else positive_float(timeout, "timeout")
-        q = _as_matrix(query, "query")
+        q = as_matrix(query, "query")
         filter_ids, filter_mask = as_filter(filter)
         frame_kind = None if dataframe is None else check_frame(dataframe, self.rows, self._next_id)
         if frame_kind is not None and partial:
@@ -226,7 +232,7 @@ class ShardedIndex:
         """:meth:`NNdex.add` for the sharded index: the rows go to the shard with the fewest live rows
         (among those whose ids start at or below the smallest new id); same checks, same errors."""
         self._check_open()
-        arr = _as_matrix(vectors, "vectors")
+        arr = as_matrix(vectors, "vectors")
         if arr.ndim == 1:
             arr = arr.reshape(1, -1)
         # NNdex's own checks of the vectors (dims, values, zero norms), on a scratch index.
