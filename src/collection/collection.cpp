@@ -49,10 +49,10 @@ void Collection::publish(Snapshot next) {
   current_.store(std::make_shared<const Snapshot>(std::move(next)), std::memory_order_release);
 }
 
-Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<float>& extra,
-                            std::span<const std::int64_t> extra_ids, const StopCheck& should_stop,
+Segment Collection::rebuild(std::span<const Segment> parts, const NewRows& extra, const StopCheck& should_stop,
                             const Segment* lists_of, bool whole) const {
   const std::size_t d = settings_.dims;
+  const std::span<const std::int64_t> extra_ids = extra.ids;
   std::size_t total = extra_ids.size();
   for (const Segment& p : parts) total += p.live_rows();
   // An explicit nlist larger than the rows left cannot be honoured: such a rebuild sizes itself.
@@ -64,10 +64,15 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
                             return p.engine->exact_tiles() != nullptr && p.removed_rows() == 0;
                           });
   if (tiles_only && total != 0) {
-    const core::TiledMatrix added =
-        extra_ids.empty() ? core::TiledMatrix()
-                          : core::pack_matrix(MatrixView::row_major(extra.data(), extra_ids.size(), d),
-                                              /*normalize=*/false, *settings_.kt, settings_.threads, should_stop);
+    core::TiledMatrix added = extra_ids.empty() ? core::TiledMatrix()
+                                                : core::pack_matrix(extra.rows, extra.normalize, *settings_.kt,
+                                                                    settings_.threads, should_stop);
+    Segment seg;
+    if (parts.empty()) {  // the new rows alone: their tiles are the segment's
+      seg.ids = IdMap::list(std::vector<std::int64_t>(extra_ids.begin(), extra_ids.end()));
+      seg.engine = engine::place(engine::make_exact_engine(std::move(added)), settings_.placement, *settings_.kt);
+      return seg;
+    }
     std::vector<const core::TiledMatrix*> tiles;
     std::vector<std::int64_t> ids;
     ids.reserve(total);
@@ -77,9 +82,9 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
     }
     if (!extra_ids.empty()) tiles.push_back(&added);
     ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
-    Segment seg;
     seg.ids = IdMap::list(std::move(ids));
-    seg.engine = engine::place(engine::make_exact_engine(core::concat_tiles(tiles)), settings_.placement, *settings_.kt);
+    seg.engine = engine::place(engine::make_exact_engine(core::concat_tiles(tiles, settings_.threads, should_stop)),
+                               settings_.placement, *settings_.kt);
     return seg;
   }
   std::vector<float> rows(total * d);
@@ -97,7 +102,9 @@ Segment Collection::rebuild(std::span<const Segment> parts, const std::vector<fl
       ++at;
     }
   }
-  std::copy(extra.begin(), extra.end(), rows.begin() + static_cast<std::ptrdiff_t>(at * d));
+  if (!extra_ids.empty())
+    core::prepare_rows_into(extra.rows, extra.normalize, *settings_.kt, settings_.threads, should_stop,
+                            rows.data() + at * d);
   ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
 
   Segment seg;
@@ -135,8 +142,6 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
     for (std::size_t i = 0; i < rows.rows; ++i) added[i] = now->next_id + static_cast<std::int64_t>(i);
   }
   if (rows.rows == 0) return added;
-  const std::vector<float> prepared =
-      core::prepare_rows(rows, !settings_.options.normalized, *settings_.kt, settings_.threads, should_stop);
 
   // Take along every newest segment no larger than what is being built (a binary counter).
   Snapshot next = *now;
@@ -152,7 +157,8 @@ std::vector<std::int64_t> Collection::add(const MatrixView& rows, std::span<cons
   for (const Segment& m : merged)
     if (lists_of != nullptr && m.rows() > lists_of->rows()) lists_of = nullptr;
   const auto start = std::chrono::steady_clock::now();
-  Segment seg = rebuild(merged, prepared, added, should_stop, lists_of, /*whole=*/first_merged == 0);
+  const NewRows extra{rows, added, /*normalize=*/!settings_.options.normalized};
+  Segment seg = rebuild(merged, extra, should_stop, lists_of, /*whole=*/first_merged == 0);
   if (core::verbose()) {
     core::TraceLine line("add");
     line.add("rows", rows.rows).add("merged_segments", merged.size()).add("segment_rows", seg.rows());
@@ -200,7 +206,7 @@ std::size_t Collection::remove(std::span<const std::int64_t> ids, const StopChec
     if (static_cast<double>(seg.removed_rows()) > kCompactRemovedFraction * static_cast<double>(seg.rows())) {
       const Segment* lists_of = largest(now->segments, s);
       if (lists_of != nullptr && lists_of->rows() < seg.rows()) lists_of = nullptr;  // it is the largest itself
-      seg = rebuild({&seg, 1}, {}, {}, should_stop, lists_of, /*whole=*/now->segments.size() == 1);
+      seg = rebuild({&seg, 1}, {}, should_stop, lists_of, /*whole=*/now->segments.size() == 1);
     }
     kept.push_back(std::move(seg));
   }
@@ -215,7 +221,7 @@ void Collection::compact(const StopCheck& should_stop) {
   const bool whole = now->segments.size() == 1 && now->segments[0].removed_rows() == 0;
   if (whole || now->segments.empty()) return;
   Snapshot next = *now;
-  Segment seg = rebuild(next.segments, {}, {}, should_stop, nullptr, /*whole=*/true);
+  Segment seg = rebuild(next.segments, {}, should_stop, nullptr, /*whole=*/true);
   next.segments.clear();
   if (seg.rows() != 0) next.segments.push_back(std::move(seg));
   publish(std::move(next));

@@ -53,13 +53,20 @@ class Collection {
   void compact(const StopCheck& should_stop);
 
  private:
-  // A segment over the live rows of `parts` followed by `extra` (prepared rows, with their ids).
+  // Rows being added, as the caller gave them: the rebuild validates and (when `normalize`) normalises
+  // them straight into the new segment's storage.
+  struct NewRows {
+    MatrixView rows;
+    std::span<const std::int64_t> ids;
+    bool normalize = false;
+  };
+  // A segment over the live rows of `parts` followed by `extra`.
   // `lists_of`: the index's largest segment when that is not rebuilt itself; an IVF segment joins its
   // lists and a graph segment takes its beam width (otherwise each trains / calibrates its own).
   // `whole`: the result is the index's only segment, built by the first segment's rules (a graph or IVF
   // named explicitly is built whatever its size, as the constructor does).
-  Segment rebuild(std::span<const Segment> parts, const std::vector<float>& extra, std::span<const std::int64_t> extra_ids,
-                  const StopCheck& should_stop, const Segment* lists_of = nullptr, bool whole = false) const;
+  Segment rebuild(std::span<const Segment> parts, const NewRows& extra, const StopCheck& should_stop,
+                  const Segment* lists_of = nullptr, bool whole = false) const;
   void publish(Snapshot next);
 
   Settings settings_;

@@ -415,6 +415,35 @@ TEST(Mutable, ConcatenatedTilesMatchTheOracle) {
   EXPECT_LT(index.segments(), 6u);
 }
 
+// Parts large enough to be copied by several threads, starting inside a block (4,099 and 4,101 rows),
+// on a cosine index, where the added rows are normalised as they are packed.
+TEST(Mutable, LargeConcatenationsOnTwoThreadsMatchTheOracle) {
+  const std::size_t d = 64, k = 10;
+  const std::size_t sizes[] = {4099, 4101, 5003, 7};
+  std::size_t total = 0;
+  for (std::size_t n : sizes) total += n;
+  const auto data = nndex_test::random_floats(total * d, 93);
+  const auto queries = nndex_test::random_floats(12 * d, 94);
+  IndexOptions o;
+  o.threads = 2;
+  Index index(MatrixView::row_major(data.data(), sizes[0], d), o);
+  Oracle oracle{d, {}};
+  oracle.add(std::vector<float>(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(sizes[0] * d)),
+             iota_ids(0, sizes[0]));
+  std::size_t at = sizes[0];
+  for (std::size_t i = 1; i < std::size(sizes); ++i) {
+    const std::vector<float> rows(data.begin() + static_cast<std::ptrdiff_t>(at * d),
+                                  data.begin() + static_cast<std::ptrdiff_t>((at + sizes[i]) * d));
+    oracle.add(rows, index.add(MatrixView::row_major(rows.data(), sizes[i], d)));
+    at += sizes[i];
+    const BatchResult got = index.search_batch(queries, 12, k);
+    const BatchResult truth = oracle.search(queries, k);
+    ASSERT_EQ(got.indices, truth.indices) << "after " << at << " rows";
+    ASSERT_EQ(got.similarities, truth.similarities);
+  }
+  EXPECT_EQ(index.rows(), total);
+}
+
 // A graph named explicitly stays a graph through compaction, however small (as its build was).
 TEST(Mutable, CompactKeepsANamedGraph) {
   const std::size_t d = 16;
