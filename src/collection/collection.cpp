@@ -88,6 +88,10 @@ Segment Collection::rebuild(std::span<const Segment> parts, const NewRows& extra
     return seg;
   }
   std::vector<float> rows(total * d);
+  // The new rows first, at the end of the buffer: a bad value fails the call before any copying.
+  if (!extra_ids.empty())
+    core::prepare_rows_into(extra.rows, extra.normalize, *settings_.kt, settings_.threads, should_stop,
+                            rows.data() + (total - extra_ids.size()) * d);
   std::vector<std::int64_t> ids;
   ids.reserve(total);
   std::size_t at = 0;
@@ -102,9 +106,6 @@ Segment Collection::rebuild(std::span<const Segment> parts, const NewRows& extra
       ++at;
     }
   }
-  if (!extra_ids.empty())
-    core::prepare_rows_into(extra.rows, extra.normalize, *settings_.kt, settings_.threads, should_stop,
-                            rows.data() + at * d);
   ids.insert(ids.end(), extra_ids.begin(), extra_ids.end());
 
   Segment seg;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstring>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -442,6 +443,30 @@ TEST(Mutable, LargeConcatenationsOnTwoThreadsMatchTheOracle) {
     ASSERT_EQ(got.similarities, truth.similarities);
   }
   EXPECT_EQ(index.rows(), total);
+}
+
+// A bad value in added rows names its row within the call, on the tiles path (exact float32) and on
+// the rebuild path (a graph merged with the new rows), and leaves the index as it was.
+TEST(MutableErrors, BadAddedRowIsNamedOnEveryPath) {
+  const std::size_t d = 16;
+  const auto data = clustered(1300, d, 73);
+  IndexOptions graph;
+  graph.approx = true;
+  graph.method = nndex::ApproxMethod::graph;
+  for (const IndexOptions& o : {IndexOptions{}, graph}) {
+    Index index(MatrixView::row_major(data.data(), 600, d), o);
+    std::vector<float> rows(data.begin() + 600 * d, data.end());
+    rows[650 * d + 5] = std::numeric_limits<float>::infinity();
+    try {
+      index.add(MatrixView::row_major(rows.data(), 700, d));
+      ADD_FAILURE() << "no error for an infinite value";
+    } catch (const nndex::InvalidArgument& e) {
+      EXPECT_NE(std::string(e.what()).find("row 650"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(index.rows(), 600u);
+    EXPECT_EQ(index.generation(), 0u);
+    EXPECT_EQ(index.segments(), 1u);
+  }
 }
 
 // A graph named explicitly stays a graph through compaction, however small (as its build was).
