@@ -425,9 +425,7 @@ TEST(Mutable, LargeConcatenationsOnTwoThreadsMatchTheOracle) {
   for (std::size_t n : sizes) total += n;
   const auto data = nndex_test::random_floats(total * d, 93);
   const auto queries = nndex_test::random_floats(12 * d, 94);
-  IndexOptions o;
-  o.threads = 2;
-  Index index(MatrixView::row_major(data.data(), sizes[0], d), o);
+  Index index(MatrixView::row_major(data.data(), sizes[0], d), options_for(kKinds[0]));  // exact_f32, 2 threads
   Oracle oracle{d, {}};
   oracle.add(std::vector<float>(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(sizes[0] * d)),
              iota_ids(0, sizes[0]));
@@ -446,15 +444,13 @@ TEST(Mutable, LargeConcatenationsOnTwoThreadsMatchTheOracle) {
 }
 
 // A bad value in added rows names its row within the call, on the tiles path (exact float32) and on
-// the rebuild path (a graph merged with the new rows), and leaves the index as it was.
+// the rebuild path (every other kind, merged with the new rows), and leaves the index as it was.
 TEST(MutableErrors, BadAddedRowIsNamedOnEveryPath) {
   const std::size_t d = 16;
   const auto data = clustered(1300, d, 73);
-  IndexOptions graph;
-  graph.approx = true;
-  graph.method = nndex::ApproxMethod::graph;
-  for (const IndexOptions& o : {IndexOptions{}, graph}) {
-    Index index(MatrixView::row_major(data.data(), 600, d), o);
+  for (const Kind& kind : kKinds) {
+    SCOPED_TRACE(kind.name);
+    Index index(MatrixView::row_major(data.data(), 600, d), options_for(kind));
     std::vector<float> rows(data.begin() + 600 * d, data.end());
     rows[650 * d + 5] = std::numeric_limits<float>::infinity();
     try {
